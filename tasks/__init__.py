@@ -1,0 +1,1 @@
+"""Bundled task definitions (YAML) and the data we author ourselves (JSONL)."""

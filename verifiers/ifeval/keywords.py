@@ -1,0 +1,74 @@
+"""keywords:* — words that must or must not appear, and letter counts."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections import Counter
+from typing import Any
+
+from ..profiles import LETTER_SYMBOLS_LITERAL, Profile
+from ..registry import constraint
+from ..relations import Relation, holds
+from ..text import Text
+
+
+@constraint(
+    "keywords:existence",
+    instruction="Include the keywords {keywords} in the response.",
+    pseudo="assert all(search(k, response, IGNORECASE) for k in {keywords})",
+)
+def existence(t: Text, keywords: list[str]) -> bool:
+    # Keywords are regex patterns in the reference: no escaping, no word boundaries.
+    return all(re.search(k, t.raw, flags=re.IGNORECASE) for k in keywords)
+
+
+@constraint(
+    "keywords:frequency",
+    instruction="In your response, the word {keyword} should appear {relation} {frequency} times.",
+    pseudo="assert count(findall({keyword!r}, response, IGNORECASE)) {op} {frequency}",
+)
+def frequency(t: Text, keyword: str, frequency: int, relation: Relation) -> bool:
+    return holds(relation, len(re.findall(keyword.strip(), t.raw, flags=re.IGNORECASE)), frequency)
+
+
+@constraint(
+    "keywords:forbidden_words",
+    instruction="Do not include keywords {forbidden_words} in the response.",
+    pseudo="assert not any(search(r'\\b' + w + r'\\b', response, IGNORECASE) for w in {forbidden_words})",
+)
+def forbidden_words(t: Text, forbidden_words: list[str]) -> bool:
+    return not any(
+        re.search(r"\b" + w + r"\b", t.raw, flags=re.IGNORECASE) for w in forbidden_words
+    )
+
+
+def _choose_letter(kwargs: dict[str, Any], rng: random.Random, profile: Profile) -> dict[str, Any]:
+    """The reference's set-up step for ``letter``.
+
+    The reference replaces an empty, multi-character or non a–z letter by
+    ``random.choice(string.ascii_letters)``. We draw from ``rng``, which the scorer seeds
+    with 0 for every prompt, as the reference verdicts in ``shared/data`` were produced
+    (Python's ``random`` seeded to 0 before each prompt's pass); strict and loose therefore
+    use the same letter. Profile flag ``letter-symbols-literal`` counts a one-character
+    symbol (``#``, ``!``) literally instead.
+    """
+    letter = kwargs["letter"]
+    valid = len(letter) == 1 and "a" <= letter.lower() <= "z"
+    if valid or (profile.has(LETTER_SYMBOLS_LITERAL) and len(letter.strip()) == 1):
+        letter = letter.strip()
+    else:
+        letter = rng.choice(string.ascii_letters)
+    return {**kwargs, "letter": letter.lower()}
+
+
+@constraint(
+    "keywords:letter_frequency",
+    instruction="In your response, the letter {letter} should appear {let_relation} {let_frequency} times.",
+    pseudo="assert lower(response).count({letter!r}) {op} {let_frequency}",
+    prepare=_choose_letter,
+)
+def letter_frequency(t: Text, letter: str, let_frequency: int, let_relation: Relation) -> bool:
+    return holds(let_relation, Counter(t.lower)[letter], let_frequency)
+

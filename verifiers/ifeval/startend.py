@@ -1,0 +1,25 @@
+"""startend:* — how the response ends, or what wraps it."""
+
+from __future__ import annotations
+
+from ..registry import constraint
+from ..text import Text
+
+
+@constraint(
+    "startend:end_checker",
+    instruction="Finish your response with this exact phrase {end_phrase}. No other words should follow this phrase.",
+    pseudo="assert lower(strip(response).strip('\"')).endswith(lower({end_phrase!r}))",
+)
+def end_checker(t: Text, end_phrase: str) -> bool:
+    return t.stripped.strip('"').lower().endswith(end_phrase.strip().lower())
+
+
+@constraint(
+    "startend:quotation",
+    instruction="Wrap your entire response with double quotation marks.",
+    pseudo="r = strip(response); assert len(r) > 1 and r[0] == r[-1] == '\"'",
+)
+def quotation(t: Text) -> bool:
+    s = t.stripped
+    return len(s) > 1 and s[0] == '"' and s[-1] == '"'

@@ -1,0 +1,149 @@
+"""The constraint registry: one decorated function per constraint id.
+
+The function's signature *is* its kwargs schema. ``@constraint`` turns the parameters after
+the first (the ``Text``) into a pydantic model, so malformed kwargs are rejected when a task
+is loaded, never in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from .profiles import REFERENCE, Profile
+from .text import Text
+
+Prepare = Callable[[dict[str, Any], random.Random, Profile], dict[str, Any]]
+
+
+class KwargsError(ValueError):
+    """Kwargs that do not fit a constraint's signature."""
+
+
+class UnknownConstraintError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Constraint:
+    id: str
+    family: str
+    suite: str
+    func: Callable[..., bool]
+    kwargs_model: type[BaseModel]
+    instruction: str
+    pseudo: str | None
+    prepare: Prepare | None
+
+    @property
+    def kwargs_schema(self) -> dict[str, Any]:
+        return self.kwargs_model.model_json_schema().get("properties", {})
+
+    def validate(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Checked kwargs; ``None`` values (HF's padded union schema) are dropped first."""
+        given = {k: v for k, v in (kwargs or {}).items() if v is not None}
+        try:
+            model = self.kwargs_model.model_validate(given)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(kwargs)'}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise KwargsError(f"{self.id}: {problems}") from None
+        return {name: getattr(model, name) for name in self.kwargs_model.model_fields}
+
+    def bind(
+        self, kwargs: Mapping[str, Any] | None, rng: random.Random | None = None,
+        profile: Profile = REFERENCE,
+    ) -> dict[str, Any]:
+        """Validated kwargs after the constraint's set-up step (the reference's build step)."""
+        bound = self.validate(kwargs)
+        if self.prepare is not None:
+            bound = self.prepare(bound, rng or random.Random(0), profile)
+        return bound
+
+    def __call__(self, text: Text | str, **kwargs: Any) -> bool:
+        """Check one text (strict mode, no blank-response rule). Kwargs must be bound."""
+        return self.func(text if isinstance(text, Text) else Text(text), **kwargs)
+
+    def render(self, kwargs: Mapping[str, Any]) -> str:
+        return self.instruction.format(**kwargs)
+
+
+REGISTRY: dict[str, Constraint] = {}
+
+_SUITE_PACKAGES = ("ifeval", "ifbench")
+_loaded = False
+
+
+def constraint(
+    id: str, *, instruction: str, pseudo: str | None = None, prepare: Prepare | None = None
+) -> Callable[[Callable[..., bool]], Callable[..., bool]]:
+    """Register ``func`` as the verifier of constraint ``id`` (``family:name``)."""
+
+    def register(func: Callable[..., bool]) -> Callable[..., bool]:
+        if id in REGISTRY:
+            raise ValueError(f"constraint {id!r} registered twice ({func.__module__})")
+        params = list(inspect.signature(func, eval_str=True).parameters.values())[1:]
+        fields: dict[str, Any] = {
+            p.name: (p.annotation, ... if p.default is inspect.Parameter.empty else p.default)
+            for p in params
+        }
+        model = create_model(
+            f"{func.__name__}_kwargs", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        module_parts = func.__module__.split(".")
+        suite = next((p for p in module_parts if p in _SUITE_PACKAGES), module_parts[-1])
+        REGISTRY[id] = Constraint(
+            id=id, family=id.split(":", 1)[0], suite=suite, func=func, kwargs_model=model,
+            instruction=instruction, pseudo=pseudo, prepare=prepare,
+        )
+        return func
+
+    return register
+
+
+def load_all() -> dict[str, Constraint]:
+    """Import every suite module once, so their decorators have run."""
+    global _loaded
+    if not _loaded:
+        for suite in _SUITE_PACKAGES:
+            try:
+                package = importlib.import_module(f"{__package__}.{suite}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{__package__}.{suite}":
+                    raise
+                continue
+            for info in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f"{package.__name__}.{info.name}")
+        _loaded = True
+    return REGISTRY
+
+
+def get(id: str) -> Constraint:
+    registry = load_all()
+    try:
+        return registry[id]
+    except KeyError:
+        close = [k for k in registry if k.split(":")[-1] == id.split(":")[-1]]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownConstraintError(
+            f"unknown constraint id {id!r}.{hint} `ifharness constraints` lists them all."
+        ) from None
+
+
+def check(id: str, text: str | Text, **kwargs: Any) -> bool:
+    """Check one constraint on one text in strict mode: the RL reward-function entry point.
+
+    A blank text never follows an instruction (reference rule).
+    """
+    c = get(id)
+    t = text if isinstance(text, Text) else Text(text)
+    return not t.is_blank and c(t, **c.bind(kwargs))
