@@ -7,6 +7,7 @@ is loaded, never in the middle of a run.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import pkgutil
@@ -132,7 +133,7 @@ def get(id: str) -> Constraint:
     try:
         return registry[id]
     except KeyError:
-        close = [k for k in registry if k.split(":")[-1] == id.split(":")[-1]]
+        close = difflib.get_close_matches(id, list(registry), n=1, cutoff=0.8)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownConstraintError(
             f"unknown constraint id {id!r}.{hint} `ifharness constraints` lists them all."
