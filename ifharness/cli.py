@@ -45,11 +45,7 @@ def _cmd_constraints(args: argparse.Namespace) -> int:
                                  "instruction": c.instruction} for c in rows}, indent=2))
         return 0
     for c in sorted(rows, key=lambda c: (c.suite, c.id)):
-        kwargs = ", ".join(
-            f"{name}: {s.get('type') or '/'.join(a.get('type', a.get('const', '?')) for a in s.get('anyOf', s.get('enum', [])) if isinstance(a, dict)) or s.get('enum') or 'any'}"
-            for name, s in c.kwargs_schema.items()
-        )
-        print(f"{c.suite:<7} {c.id:<50} {kwargs}")
+        print(f"{c.suite:<7} {c.id:<50} {c.signature}")
     print(f"\n{len(rows)} constraints")
     return 0
 
@@ -117,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `ifharness constraints | head`
+        sys.stderr.close()
+        return 0
     except IfharnessError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -147,6 +147,17 @@ def test_verifiers_never_raise_on_odd_answers():
             assert row["strict"][0] in (True, False), (c.id, text[:20], row)
 
 
+def test_every_instruction_and_pseudo_template_renders():
+    for c in load_all().values():
+        if c.suite != "ifeval":
+            continue
+        bound = c.bind({k: v for k in c.kwargs_model.model_fields if (v := _example(k)) is not None})
+        text, code = c.render(bound), c.render(bound, pseudo=True)
+        assert text and code and "{" not in text
+    words = get("length_constraints:number_words").render({"num_words": 9, "relation": LT}, pseudo=True)
+    assert words.endswith("< 9")
+
+
 def _example(name: str):
     return {
         "keywords": ["x"], "forbidden_words": ["x"], "keyword": "x", "frequency": 1,

@@ -13,11 +13,12 @@ import inspect
 import pkgutil
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from .profiles import REFERENCE, Profile
+from .relations import SYMBOL
 from .text import Text
 
 Prepare = Callable[[dict[str, Any], random.Random, Profile], dict[str, Any]]
@@ -30,6 +31,22 @@ class KwargsError(ValueError):
 class UnknownConstraintError(KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0])
+
+
+class ResourceUnavailable(RuntimeError):
+    """A checker needs a resource (a model, a data file) that is not installed here.
+
+    Raised from inside a checker, never at import. The scorer records the instruction as
+    unscorable with this message, so the message says what is missing and how to install it.
+    """
+
+
+class ReferenceCrash(RuntimeError):
+    """The reference scorer raises on this input, so there is no reference verdict to match.
+
+    Checkers raise it where the reference implementation would crash (and abort its whole run);
+    the scorer records the instruction as unscorable instead, with this message.
+    """
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,12 @@ class Constraint:
     @property
     def kwargs_schema(self) -> dict[str, Any]:
         return self.kwargs_model.model_json_schema().get("properties", {})
+
+    @property
+    def signature(self) -> str:
+        """The kwargs as the function declares them, e.g. ``num_words: int, relation: …``."""
+        params = list(inspect.signature(self.func, eval_str=True).parameters.values())[1:]
+        return ", ".join(_describe(p) for p in params)
 
     def validate(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         """Checked kwargs; ``None`` values (HF's padded union schema) are dropped first."""
@@ -74,8 +97,25 @@ class Constraint:
         """Check one text (strict mode, no blank-response rule). Kwargs must be bound."""
         return self.func(text if isinstance(text, Text) else Text(text), **kwargs)
 
-    def render(self, kwargs: Mapping[str, Any]) -> str:
-        return self.instruction.format(**kwargs)
+    def render(self, kwargs: Mapping[str, Any], pseudo: bool = False) -> str:
+        """The instruction in words (or, with ``pseudo``, as code) for bound ``kwargs``."""
+        template = self.pseudo if pseudo and self.pseudo else self.instruction
+        ops = {"op": SYMBOL[v] for k, v in kwargs.items() if k.endswith("relation") and v in SYMBOL}
+        return template.format(**{**ops, **kwargs})
+
+
+def _describe(p: inspect.Parameter) -> str:
+    ann = p.annotation
+    if get_origin(ann) is Annotated:
+        ann = get_args(ann)[0]
+    if get_origin(ann) is Literal:
+        kind = "|".join(repr(a) for a in get_args(ann))
+    else:
+        kind = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        if get_args(ann):
+            kind = str(ann).replace("typing.", "")
+    optional = "" if p.default is inspect.Parameter.empty else f" = {p.default!r}"
+    return f"{p.name}: {kind}{optional}"
 
 
 REGISTRY: dict[str, Constraint] = {}
@@ -148,3 +188,21 @@ def check(id: str, text: str | Text, **kwargs: Any) -> bool:
     c = get(id)
     t = text if isinstance(text, Text) else Text(text)
     return not t.is_blank and c(t, **c.bind(kwargs))
+
+
+def _register_suite_profiles() -> None:
+    """Import each suite package's ``__init__`` (not its checker modules).
+
+    A suite registers its named, versioned profiles there (``ifbench-2025`` for one), so a
+    profile name resolves as soon as the registry is imported, before any checker is loaded.
+    The ``__init__`` modules are kept light for this reason: flags and profiles only.
+    """
+    for suite in _SUITE_PACKAGES:
+        try:
+            importlib.import_module(f"{__package__}.{suite}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{suite}":
+                raise
+
+
+_register_suite_profiles()
