@@ -36,6 +36,11 @@ class Text:
         return not self.stripped
 
     @cached_property
+    def ws_tokens(self) -> list[str]:
+        """Whitespace-separated tokens (``str.split()`` with no argument): IFBench's words."""
+        return self.raw.split()
+
+    @cached_property
     def words(self) -> list[str]:
         """Runs of ``\\w`` characters (IFEval's word count)."""
         return nlp.regex_words(self.raw)
