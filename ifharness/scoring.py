@@ -24,12 +24,13 @@ from typing import Any, Sequence
 
 from ifharness.verifiers import Profile, Text, get
 
+from . import stats
 from .files import atomic_write_json, atomic_write_jsonl
 from .responses import Joined, coerce
 from .loader import Task
 
 Bound = list[tuple[str, dict[str, Any]]]  # (constraint id, bound kwargs) per instruction
-MODES = ("strict", "loose")
+MODES = stats.MODES
 
 
 def _run(func, t: Text, kwargs: dict[str, Any]) -> tuple[bool | None, str | None]:
@@ -106,25 +107,19 @@ def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[dict[st
     ]
 
 
-def _stderr_mean(passed: int, n: int) -> float | None:
-    if n < 2:
-        return None
-    p = passed / n
-    return math.sqrt(p * (1 - p) / (n - 1))
+def summarize(
+    rows: list[dict[str, Any]], finish_reasons: Sequence[str | None] = (),
+    n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Metrics of verdict rows (one per prompt, or one per (prompt, sample) with ``sample``).
 
-
-def _stderr_clustered(clusters: list[tuple[int, int]]) -> float | None:
-    """SE of a ratio of sums (followed / instructions) with prompts as clusters."""
-    g = len(clusters)
-    total = sum(m for _, m in clusters)
-    if g < 2 or total == 0:
-        return None
-    p = sum(y for y, _ in clusters) / total
-    s = sum((y - p * m) ** 2 for y, m in clusters)
-    return math.sqrt(g / (g - 1) * s) / total
-
-
-def summarize(rows: list[dict[str, Any]], finish_reasons: Sequence[str | None] = ()) -> dict[str, Any]:
+    With several samples per prompt every count is over rows, each accuracy is the mean over
+    samples, standard errors are clustered by prompt, ``n_prompts`` counts distinct prompts
+    and ``samples`` holds per-sample-index metrics and their variance. ``ci`` and the
+    per-constraint/per-family ``*_ci`` are seeded percentile-bootstrap intervals resampling
+    prompts (``n_resamples=0`` leaves them out).
+    """
     metrics: dict[str, Any] = {}
     per_constraint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for mode in MODES:
@@ -148,8 +143,8 @@ def summarize(rows: list[dict[str, Any]], finish_reasons: Sequence[str | None] =
         scored = sum(m for _, m in clusters)
         metrics[f"prompt_level_{mode}_acc"] = prompts_passed / prompts_scored if prompts_scored else None
         metrics[f"inst_level_{mode}_acc"] = followed / scored if scored else None
-        metrics[f"prompt_level_{mode}_acc_stderr"] = _stderr_mean(prompts_passed, prompts_scored)
-        metrics[f"inst_level_{mode}_acc_stderr"] = _stderr_clustered(clusters)
+        metrics[f"prompt_level_{mode}_acc_stderr"] = stats.stderr_mean(prompts_passed, prompts_scored)
+        metrics[f"inst_level_{mode}_acc_stderr"] = stats.stderr_clustered(clusters)
         metrics[f"prompts_{mode}_followed"] = prompts_passed
         metrics[f"prompts_{mode}_scored"] = prompts_scored
         metrics[f"instructions_{mode}_followed"] = followed
@@ -170,7 +165,35 @@ def summarize(rows: list[dict[str, Any]], finish_reasons: Sequence[str | None] =
         for k, v in c.items():
             families[cid.split(":", 1)[0]][k] += v
     metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
+    _add_intervals(metrics, rows, n_resamples, seed, level)
     return metrics
+
+
+def _add_intervals(
+    metrics: dict[str, Any], rows: list[dict[str, Any]], n_resamples: int, seed: int, level: float
+) -> None:
+    """Composite metrics, repeated-sample statistics and bootstrap intervals (stats.py)."""
+    table = stats.build_table(rows)
+    if len(table.keys) < len(rows):  # n>1 samples per prompt: prompts are the clusters
+        for mode in MODES:
+            for lv in ("prompt", "inst"):
+                clusters = list(zip(table.num[lv, mode].tolist(), table.den[lv, mode].tolist()))
+                metrics[f"{lv}_level_{mode}_acc_stderr"] = stats.stderr_clustered(clusters)
+        metrics["n_rows"] = len(rows)
+        metrics["n_prompts"] = len(table.keys)
+        metrics["samples"] = stats.sample_summary(rows)
+    for name, parts in stats.COMPOSITE_METRICS.items():
+        values = [metrics[p] for p in parts]
+        metrics[name] = None if None in values else sum(values) / len(values)
+    if n_resamples < 1:
+        return
+    cis = stats.bootstrap_intervals(table, n_resamples, seed, level)
+    metrics["ci"] = {"method": "percentile bootstrap, resampling prompts", "level": level,
+                     "n_resamples": n_resamples, "seed": seed, **cis["metrics"]}
+    for kind, key in (("constraint", "per_constraint"), ("family", "per_family")):
+        for gid, entry in metrics[key].items():
+            for mode in MODES:
+                entry[f"{mode}_ci"] = cis[kind].get(gid, {}).get(mode)
 
 
 def _rates(c: dict[str, int]) -> dict[str, Any]:
@@ -197,10 +220,15 @@ class ScoreResult:
         atomic_write_json(out / "metrics.json", self.metrics)
 
 
-def score(task: Task, responses: Any, processes: int = 1) -> ScoreResult:
+def score(
+    task: Task, responses: Any, processes: int = 1, n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+) -> ScoreResult:
     """Score ``responses`` (a JSONL path, ``{key: text}``, or rows) against ``task``.
 
     A prompt with no answer is scored as not followed and listed in ``metrics["missing"]``.
+    ``n_resamples=0`` skips the bootstrap intervals (the rest of the metrics are unchanged):
+    what a reward loop that only needs verdicts and accuracies wants.
     """
     joined = coerce(task.samples, responses)
     rows = verdict_rows(task, joined, processes)
@@ -208,6 +236,6 @@ def score(task: Task, responses: Any, processes: int = 1) -> ScoreResult:
         joined.answers[str(s.key)].finish_reason if str(s.key) in joined.answers else None
         for s in task.samples
     ]
-    metrics = summarize(rows, finish)
+    metrics = summarize(rows, finish, n_resamples=n_resamples, seed=seed)
     metrics["missing"] = joined.missing
     return ScoreResult(task, rows, metrics, joined)

@@ -1,0 +1,227 @@
+"""``ifharness leaderboard``: one table across run folders, one row per (model, task).
+
+Every number is recomputed from each run's ``verdicts.jsonl`` (so old runs get intervals
+too, and every row is computed the same way). The headline metric is always named: the
+task's own (run.json ``metric``, else the task YAML's), or ``--metric`` for every row,
+including the compositions ``ifeval_mean`` (Open LLM Leaderboard v2: mean of prompt- and
+instruction-level strict) and ``mean4`` (mean of all four). Rows carry a 95% percentile
+bootstrap interval (resampling prompts), the truncation rate, and the provenance a reader
+needs to judge comparability: dataset hash, scoring profile, sampling settings,
+chat-template hash.
+
+When several runs share a (model, task), the one whose verdicts were written last is kept
+and the others are named in a warning. Folders that are not (yet) scored run folders are
+skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__, stats
+from .compare import md_table
+from .errors import DataError, IfharnessError
+from .files import atomic_write_text
+from .htmlkit import bar_chart, ci_text, esc, heat_map, page, pct, table
+from .rundata import RunData, expand_run_args, headline_metric, load_run
+from .scoring import summarize
+
+FORMATS = ("md", "csv", "html", "json")
+METRIC_DOC = {
+    "prompt_level_strict_acc": "share of prompts whose every instruction is followed (strict)",
+    "inst_level_strict_acc": "share of instructions followed (strict), pooled over prompts",
+    "prompt_level_loose_acc": "share of prompts whose every instruction is followed (loose)",
+    "inst_level_loose_acc": "share of instructions followed (loose), pooled over prompts",
+    "ifeval_mean": "(prompt_level_strict_acc + inst_level_strict_acc) / 2: the Open LLM "
+                   "Leaderboard v2 IFEval score",
+    "mean4": "mean of the four prompt/instruction × strict/loose accuracies (as Llama 3 reports)",
+}
+COLUMNS = ["rank", "model", "task", "metric", "score", "ci_low", "ci_high", "se",
+           "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+           "inst_level_loose_acc", "n_prompts", "samples_per_prompt", "truncation_rate",
+           "missing", "unscorable", "dataset_hash", "profile", "sampling", "chat_template_hash",
+           "ifharness_version", "run"]
+
+
+def sampling_text(sampling: dict[str, Any] | None) -> str:
+    if not sampling:
+        return ""
+    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                     for k, v in sorted(sampling.items()))
+
+
+def run_row(run: RunData, metric: str | None, n_resamples: int, seed: int) -> dict[str, Any]:
+    m = summarize(run.verdicts, run.finish_reasons(), n_resamples=n_resamples, seed=seed)
+    name = metric or headline_metric(run)
+    ci = (m.get("ci") or {}).get(name) or [None, None]
+    trunc = run.truncation_rate()
+    return {
+        "model": run.model, "task": run.task, "metric": name, "score": m[name],
+        "ci_low": ci[0], "ci_high": ci[1], "se": m.get(f"{name}_stderr"),
+        **{k: m[k] for k in stats.BASE_METRICS},
+        "n_prompts": m["n_prompts"], "samples_per_prompt": (m.get("samples") or {}).get(
+            "per_prompt", 1), "truncation_rate": trunc, "missing": m["missing_responses"],
+        "unscorable": m["unscorable_instructions"], "dataset_hash": run.dataset_hash,
+        "profile": run.profile, "sampling": sampling_text(run.sampling),
+        "chat_template_hash": run.chat_template_hash,
+        "ifharness_version": (run.run.get("versions") or {}).get("ifharness"),
+        "run": str(run.path),
+        "_mtime": (run.path / "verdicts.jsonl").stat().st_mtime,
+        "_per_family": m["per_family"], "_per_constraint": m["per_constraint"],
+    }
+
+
+def collect(args: Sequence[str], metric: str | None = None,
+            n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
+            warn=print) -> list[dict[str, Any]]:
+    """Rows (dicts, best first within each task) for the run folders ``args`` name."""
+    if metric is not None:
+        try:
+            stats.check_metric(metric)
+        except ValueError as e:
+            raise IfharnessError(str(e)) from None
+    rows: list[dict[str, Any]] = []
+    for path in expand_run_args(args):
+        try:
+            run = load_run(path)
+        except DataError as e:
+            warn(f"warning: skipped {path}: {e}")
+            continue
+        rows.append(run_row(run, metric, n_resamples, seed))
+    if not rows:
+        raise DataError("none of the given folders is a scored run folder")
+    kept: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: r["_mtime"]):
+        key = (r["model"], r["task"])
+        if key in kept:
+            warn(f"warning: {r['model']} on {r['task']}: using {r['run']}, newer than "
+                 f"{kept[key]['run']}")
+        kept[key] = r
+    out = sorted(kept.values(), key=lambda r: (str(r["task"]), -(r["score"] or -1), r["model"]))
+    task_rank: dict[str, int] = {}
+    for r in out:
+        task_rank[r["task"]] = task_rank.get(r["task"], 0) + 1
+        r["rank"] = task_rank[r["task"]]
+    return out
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], columns=COLUMNS)
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    df = frame(rows)
+    body = []
+    for _, r in df.iterrows():
+        body.append([r["rank"], r["model"], r["task"], r["metric"], pct(r["score"]),
+                     ci_text([r["ci_low"], r["ci_high"]]) if pd.notna(r["ci_low"]) else "",
+                     pct(r["prompt_level_strict_acc"]), pct(r["inst_level_strict_acc"]),
+                     pct(r["prompt_level_loose_acc"]), pct(r["inst_level_loose_acc"]),
+                     r["n_prompts"], "" if pd.isna(r["truncation_rate"]) else
+                     pct(r["truncation_rate"], 1), str(r["dataset_hash"] or "")[:12],
+                     r["profile"] or "", r["sampling"] or ""])
+    header = ("#", "model", "task", "metric", "score %", "95% CI", "prompt strict",
+              "inst strict", "prompt loose", "inst loose", "prompts", "truncated %",
+              "dataset", "profile", "sampling")
+    used = sorted(set(df["metric"]))
+    notes = "\n".join(f"- `{m}`: {METRIC_DOC[m]}" for m in used)
+    return (md_table(header, body) + "\n\nScores in %, 95% percentile bootstrap intervals "
+            f"resampling prompts. Headline metric per row:\n{notes}\n")
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        d = {c: r.get(c) for c in COLUMNS}
+        d["per_family"], d["per_constraint"] = r["_per_family"], r["_per_constraint"]
+        out.append(d)
+    doc = {"generated_by": f"ifharness {__version__}",
+           "metric_definitions": METRIC_DOC, "interval": "95% percentile bootstrap, "
+           "resampling prompts", "rows": out}
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
+    mode = "loose" if all("loose" in r["metric"] for r in rows) else "strict"
+    trs = []
+    for r in rows:
+        trs.append([r["rank"], r["model"], r["metric"], (pct(r["score"]), r["score"] or 0),
+                    ci_text([r["ci_low"], r["ci_high"]]) if r["ci_low"] is not None else "",
+                    *[(pct(r[k]), r[k] or 0) for k in stats.BASE_METRICS],
+                    r["n_prompts"], ("" if r["truncation_rate"] is None else
+                                     pct(r["truncation_rate"], 1), r["truncation_rate"] or 0),
+                    str(r["dataset_hash"] or "")[:12], r["profile"], r["sampling"],
+                    str(r["chat_template_hash"] or "")[:12], r["run"]])
+    header = ("#", "model", "metric", "score %", "95% CI", "prompt strict", "inst strict",
+              "prompt loose", "inst loose", "prompts", "truncated %", "dataset", "profile",
+              "sampling", "chat template", "run")
+    families = sorted({f for r in rows for f in r["_per_family"]})
+    constraints = sorted({c for r in rows for c in r["_per_constraint"]})
+
+    def val(group: dict[str, Any], gid: str):
+        g = group.get(gid)
+        return None if g is None else (g[f"{mode}_acc"], g.get(f"{mode}_ci"), g["n"])
+
+    bars = bar_chart(families, [(r["model"], [val(r["_per_family"], f) for f in families])
+                                for r in rows],
+                     f"{task}: {mode} accuracy per family (%), 95% intervals")
+    heat = heat_map(constraints, [r["model"] for r in rows],
+                    [[val(r["_per_constraint"], c) for r in rows] for c in constraints],
+                    f"{task}: {mode} accuracy per constraint (%)")
+    hashes = {r["dataset_hash"] for r in rows}
+    warn = ("" if len(hashes) <= 1 else
+            '<p class="fail">Rows of this task were scored on different data '
+            "(dataset hashes differ): they are not comparable.</p>")
+    return (f'<h2>{esc(task)}</h2>{warn}'
+            f'<div class="wrap">{table(header, trs, numeric=(0, 3, 5, 6, 7, 8, 9, 10))}</div>'
+            f'<div class="plots">{bars}</div><div class="plots">{heat}</div>')
+
+
+def to_html(rows: list[dict[str, Any]]) -> str:
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        tasks.setdefault(str(r["task"]), []).append(r)
+    used = sorted({r["metric"] for r in rows})
+    defs = "".join(f"<li><code>{esc(m)}</code>: {esc(METRIC_DOC[m])}</li>" for m in used)
+    body = (f"<h1>ifharness leaderboard</h1><p class=\"muted\">{len(rows)} runs, "
+            f"{len(tasks)} task(s). Click a column header to sort. Scores in %, 95% percentile "
+            f"bootstrap intervals resampling prompts.</p><ul class=\"small\">{defs}</ul>"
+            + "".join(_task_section(t, rs) for t, rs in tasks.items())
+            + f'<p class="small muted">generated by ifharness {esc(__version__)}</p>')
+    return page("ifharness leaderboard", body)
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "md":
+        return to_markdown(rows)
+    if fmt == "csv":
+        return frame(rows).to_csv(index=False)
+    if fmt == "json":
+        return to_json(rows)
+    if fmt == "html":
+        return to_html(rows)
+    raise IfharnessError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def leaderboard_main(args: Any) -> int:
+    """The ``ifharness leaderboard`` command."""
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.out).suffix.lstrip(".").lower() if args.out else ""
+        fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
+        fmt = fmt if fmt in FORMATS else "md"
+    rows = collect(args.runs, args.metric, args.n_resamples, args.seed,
+                   warn=lambda m: print(m, file=sys.stderr))
+    text = render(rows, fmt)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out} ({len(rows)} rows)")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,372 @@
+"""Statistics for verdicts: standard errors, bootstrap intervals, paired tests.
+
+Pure functions of verdict rows (``verdicts.jsonl`` lines) and plain numbers; no I/O.
+
+Why these choices (Miller 2024, "Adding Error Bars to Evals"):
+
+* The unit that is sampled is the *prompt*. Instructions of one answer are not independent,
+  so the instruction-level SE is clustered by prompt, and every bootstrap resamples prompts
+  (with all their instructions and, with ``n>1`` samples per prompt, all their samples).
+* Two runs on the same prompts are compared *paired*: an exact McNemar test on the
+  discordant prompts and a paired bootstrap of the difference (the same resampled prompts
+  for both runs), both much tighter than comparing two separate intervals.
+* Per-constraint tests are many; their p-values are adjusted with Benjamini-Hochberg.
+
+Bootstrap: percentile intervals from multinomial prompt weights drawn with
+``numpy.random.default_rng(seed)``; the same seed gives the same interval, in any process.
+A resample in which a ratio's denominator is zero (a rare constraint drawn zero times) is
+left out of that ratio's percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MODES = ("strict", "loose")
+BASE_METRICS = {
+    "prompt_level_strict_acc": ("prompt", "strict"),
+    "inst_level_strict_acc": ("inst", "strict"),
+    "prompt_level_loose_acc": ("prompt", "loose"),
+    "inst_level_loose_acc": ("inst", "loose"),
+}
+# Named compositions, so a leaderboard says which number it shows:
+# ifeval_mean = Open LLM Leaderboard v2 (mean of prompt strict and instruction strict);
+# mean4 = the mean of all four (as Llama 3 reports IFEval).
+COMPOSITE_METRICS = {
+    "ifeval_mean": ("prompt_level_strict_acc", "inst_level_strict_acc"),
+    "mean4": tuple(BASE_METRICS),
+}
+METRICS = (*BASE_METRICS, *COMPOSITE_METRICS)
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 0
+CHUNK = 250  # resamples drawn at a time: bounds memory on large runs
+
+
+def check_metric(name: str) -> str:
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}: choose one of {', '.join(METRICS)}")
+    return name
+
+
+# ---------------------------------------------------------------- closed-form standard errors
+
+def stderr_mean(passed: int, n: int) -> float | None:
+    """SE of a proportion, lm-eval's form: sample SD (ddof=1) over sqrt(n)."""
+    if n < 2:
+        return None
+    p = passed / n
+    return math.sqrt(p * (1 - p) / (n - 1))
+
+
+def stderr_clustered(clusters: Sequence[tuple[float, float]]) -> float | None:
+    """SE of a ratio of sums (followed / instructions) with prompts as clusters.
+
+    ``clusters`` holds ``(successes, trials)`` per prompt. With one trial per cluster this is
+    :func:`stderr_mean`.
+    """
+    g = len(clusters)
+    total = sum(m for _, m in clusters)
+    if g < 2 or total == 0:
+        return None
+    p = sum(y for y, _ in clusters) / total
+    s = sum((y - p * m) ** 2 for y, m in clusters)
+    return math.sqrt(g / (g - 1) * s) / total
+
+
+# ---------------------------------------------------------------- per-prompt table
+
+def prompt_pass(verdicts: Sequence[bool | None]) -> bool | None:
+    """All instructions followed; ``None`` when any instruction is unscorable."""
+    if any(v is None for v in verdicts):
+        return None
+    return all(verdicts)
+
+
+@dataclass
+class Table:
+    """Verdicts summed per prompt (the bootstrap's resampling unit).
+
+    ``num[(level, mode)]`` / ``den[(level, mode)]`` are arrays over prompts; level is
+    ``prompt`` (rows passed / rows scored) or ``inst`` (instructions followed / scored).
+    ``groups[kind]`` (kind ``constraint`` or ``family``) is ``(ids, num, den)`` with
+    ``num``/``den`` shaped ``(mode) -> (prompts, ids)``.
+    """
+
+    keys: list[str]
+    num: dict[tuple[str, str], np.ndarray]
+    den: dict[tuple[str, str], np.ndarray]
+    groups: dict[str, tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]]
+    samples_per_prompt: int
+
+
+def family(cid: str) -> str:
+    return cid.split(":", 1)[0]
+
+
+def build_table(rows: Iterable[dict[str, Any]]) -> Table:
+    """Group verdict rows by prompt key (all samples of a prompt form one cluster)."""
+    order: dict[str, int] = {}
+    per: list[list[dict[str, Any]]] = []
+    for row in rows:
+        k = str(row["key"])
+        if k not in order:
+            order[k] = len(per)
+            per.append([])
+        per[order[k]].append(row)
+    n = len(per)
+    num = {(lv, m): np.zeros(n) for lv in ("prompt", "inst") for m in MODES}
+    den = {(lv, m): np.zeros(n) for lv in ("prompt", "inst") for m in MODES}
+    cids = sorted({c for rs in per for r in rs for c in r["instruction_id_list"]})
+    groups = {}
+    for kind, ids in (("constraint", cids), ("family", sorted({family(c) for c in cids}))):
+        col = {c: j for j, c in enumerate(ids)}
+        gnum = {m: np.zeros((n, len(ids))) for m in MODES}
+        gden = {m: np.zeros((n, len(ids))) for m in MODES}
+        for i, rs in enumerate(per):
+            for r in rs:
+                for m in MODES:
+                    for cid, v in zip(r["instruction_id_list"], r[m]):
+                        if v is not None:
+                            j = col[cid if kind == "constraint" else family(cid)]
+                            gden[m][i, j] += 1
+                            gnum[m][i, j] += bool(v)
+        groups[kind] = (ids, gnum, gden)
+    for i, rs in enumerate(per):
+        for r in rs:
+            for m in MODES:
+                known = [v for v in r[m] if v is not None]
+                num["inst", m][i] += sum(map(bool, known))
+                den["inst", m][i] += len(known)
+                passed = prompt_pass(r[m])
+                if passed is not None:
+                    num["prompt", m][i] += passed
+                    den["prompt", m][i] += 1
+    k = max((len(rs) for rs in per), default=1)
+    return Table(list(order), num, den, groups, k)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray | float:
+    """num/den summed over prompts; with weights ``w`` (resamples x prompts), one per row."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if w is None:
+            d = den.sum(axis=0)
+            return np.where(d > 0, num.sum(axis=0) / np.where(d > 0, d, 1), np.nan)
+        return (w @ num) / (w @ den)
+
+
+def metric_values(table: Table, w: np.ndarray | None = None) -> dict[str, Any]:
+    """Every metric of :data:`METRICS`: floats (no weights) or one value per resample."""
+    out: dict[str, Any] = {}
+    for name, key in BASE_METRICS.items():
+        out[name] = _ratio(table.num[key], table.den[key], w)
+    for name, parts in COMPOSITE_METRICS.items():
+        out[name] = sum(out[p] for p in parts) / len(parts)
+    if w is None:
+        out = {k: _nan_none(v) for k, v in out.items()}
+    return out
+
+
+def group_values(table: Table, kind: str, mode: str, w: np.ndarray | None = None) -> np.ndarray:
+    """Accuracy per constraint (``kind='constraint'``) or family: shape (ids,) or (B, ids)."""
+    _, num, den = table.groups[kind]
+    return _ratio(num[mode], den[mode], w)
+
+
+def _nan_none(x: Any) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+# ---------------------------------------------------------------- bootstrap
+
+def resample_weights(n: int, n_resamples: int, seed: int):
+    """Yield chunks of multinomial prompt weights (rows: resamples, columns: prompts)."""
+    rng = np.random.default_rng(seed)
+    p = np.full(n, 1.0 / n)
+    done = 0
+    while done < n_resamples:
+        size = min(CHUNK, n_resamples - done)
+        yield rng.multinomial(n, p, size=size).astype(float)
+        done += size
+
+
+def percentile_interval(values: np.ndarray, level: float) -> np.ndarray:
+    """Percentile interval along axis 0, ignoring NaN resamples; NaN where none is finite."""
+    a = (1 - level) / 2
+    values = np.asarray(values, dtype=float)
+    out = np.full((2,) + values.shape[1:], np.nan)
+    flat = values.reshape(values.shape[0], -1)
+    res = out.reshape(2, -1)
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        col = col[np.isfinite(col)]
+        if col.size:
+            res[:, j] = np.percentile(col, [100 * a, 100 * (1 - a)])
+    return out
+
+
+def _pair(x: np.ndarray) -> list[float] | None:
+    if not np.all(np.isfinite(x)):
+        return None
+    return [float(x[0]), float(x[1])]
+
+
+def bootstrap_intervals(
+    table: Table, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Percentile intervals (resampling prompts) for every metric, constraint and family."""
+    n = len(table.keys)
+    empty = {"metrics": {m: None for m in METRICS}, "constraint": {}, "family": {}}
+    if n < 2 or n_resamples < 1:
+        return empty
+    draws: dict[str, list[np.ndarray]] = defaultdict(list)
+    for w in resample_weights(n, n_resamples, seed):
+        for name, v in metric_values(table, w).items():
+            draws[name].append(v)
+        for kind in ("constraint", "family"):
+            for m in MODES:
+                draws[f"{kind}/{m}"].append(group_values(table, kind, m, w))
+    out: dict[str, Any] = {"metrics": {}, "constraint": {}, "family": {}}
+    for name in METRICS:
+        out["metrics"][name] = _pair(percentile_interval(np.concatenate(draws[name]), level))
+    for kind in ("constraint", "family"):
+        ids = table.groups[kind][0]
+        for m in MODES:
+            iv = percentile_interval(np.concatenate(draws[f"{kind}/{m}"]), level)
+            for j, cid in enumerate(ids):
+                out[kind].setdefault(cid, {})[m] = _pair(iv[:, j])
+    return out
+
+
+def paired_bootstrap(
+    a: Table, b: Table, metrics: Sequence[str] = METRICS, n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED, level: float = 0.95,
+) -> dict[str, dict[str, Any]]:
+    """Interval and two-sided p-value for ``metric(b) - metric(a)`` on the same prompts.
+
+    Both tables must hold the same prompts in the same order (``compare.pair_rows``).
+    Each resample draws one set of prompt weights and applies it to both runs. The p-value is
+    the bootstrap's: twice the smaller tail share of differences at or beyond zero, with the
+    usual +1 correction so it is never 0.
+    """
+    if a.keys != b.keys:
+        raise ValueError("paired_bootstrap needs both tables on the same prompts, same order")
+    pa, pb = metric_values(a), metric_values(b)
+    out: dict[str, dict[str, Any]] = {}
+    diffs: dict[str, list[np.ndarray]] = defaultdict(list)
+    if len(a.keys) >= 2 and n_resamples >= 1:
+        for w in resample_weights(len(a.keys), n_resamples, seed):
+            va, vb = metric_values(a, w), metric_values(b, w)
+            for m in metrics:
+                diffs[m].append(vb[m] - va[m])
+    for m in metrics:
+        point = None if pa[m] is None or pb[m] is None else pb[m] - pa[m]
+        row: dict[str, Any] = {"a": pa[m], "b": pb[m], "delta": point, "ci": None, "p": None}
+        if diffs[m]:
+            d = np.concatenate(diffs[m])
+            d = d[np.isfinite(d)]
+            if d.size:
+                row["ci"] = _pair(percentile_interval(d[:, None], level)[:, 0])
+                tail = int(min(np.sum(d <= 0), np.sum(d >= 0)))
+                row["p"] = min(1.0, 2 * (tail + 1) / (d.size + 1))
+                row["se"] = float(np.std(d, ddof=1)) if d.size > 1 else None
+        out[m] = row
+    return out
+
+
+# ---------------------------------------------------------------- paired tests
+
+EXACT_LIMIT = 5000  # discordant pairs up to which the binomial tail is summed in integers
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: binomial test of ``b`` vs ``c`` discordant pairs.
+
+    ``p = min(1, 2 * P(X <= min(b, c)))`` with ``X ~ Binomial(b + c, 1/2)``; 1 when there
+    are no discordant pairs. Summed in exact integers up to :data:`EXACT_LIMIT` pairs, in
+    log space beyond.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be non-negative")
+    n, k = b + c, min(b, c)
+    if n == 0 or 2 * k == n:
+        return 1.0
+    if n <= EXACT_LIMIT:
+        term, tail = 1, 1
+        for i in range(k):
+            term = term * (n - i) // (i + 1)
+            tail += term
+        return min(1.0, 2 * tail / 2**n)
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)]
+    top = max(logs)
+    log_tail = top + math.log(sum(math.exp(x - top) for x in logs)) - n * math.log(2)
+    return min(1.0, 2 * math.exp(log_tail))
+
+
+def discordant(pairs: Iterable[tuple[bool | None, bool | None]]) -> tuple[int, int, int]:
+    """(pairs where only A passed, pairs where only B passed, pairs compared), skipping None."""
+    b = c = total = 0
+    for x, y in pairs:
+        if x is None or y is None:
+            continue
+        total += 1
+        b += bool(x) and not y
+        c += bool(y) and not x
+    return b, c, total
+
+
+def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
+    """BH-adjusted p-values (q-values) in the input order; ``None`` entries stay ``None``."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    m = len(idx)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 1.0
+    order = sorted(idx, key=lambda i: pvalues[i])
+    for pos in range(m - 1, -1, -1):
+        i = order[pos]
+        running = min(running, pvalues[i] * m / (pos + 1))
+        out[i] = min(1.0, running)
+    return out
+
+
+# ---------------------------------------------------------------- repeated samples
+
+def sample_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """With ``n>1`` samples per prompt: each headline metric per sample index, their mean and
+    variance across sample indices, and the within-prompt variance of the prompt-level pass.
+
+    The headline metric itself is the mean over samples (every row counted once); its SE,
+    clustered by prompt, is in ``metrics[name + '_stderr']``. ``None`` with one sample.
+    """
+    by_sample: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_sample[int(r.get("sample", 0))].append(r)
+    if len(by_sample) < 2:
+        return None
+    indices = sorted(by_sample)
+    per = {s: metric_values(build_table(by_sample[s])) for s in indices}
+    out: dict[str, Any] = {"per_prompt": len(indices), "rows": len(rows),
+                           "sample_indices": indices, "by_sample": {}, "mean": {},
+                           "variance": {}, "within_prompt_variance": {}}
+    for name in BASE_METRICS:
+        vals = [per[s][name] for s in indices]
+        known = [v for v in vals if v is not None]
+        out["by_sample"][name] = vals
+        out["mean"][name] = float(np.mean(known)) if known else None
+        out["variance"][name] = float(np.var(known, ddof=1)) if len(known) > 1 else None
+    table = build_table(rows)
+    for m in MODES:
+        # per prompt: unbiased variance of a Bernoulli pass over that prompt's samples
+        num, den = table.num["prompt", m], table.den["prompt", m]
+        ok = den > 1
+        p = num[ok] / den[ok]
+        v = p * (1 - p) * den[ok] / (den[ok] - 1)
+        out["within_prompt_variance"][f"prompt_level_{m}_acc"] = float(v.mean()) if v.size else None
+    return out
