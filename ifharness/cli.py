@@ -17,6 +17,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .report_text import metrics_table
     from .scoring import score
 
+    if args.from_lmeval:
+        return _score_from_lmeval(args)
+    if not args.responses:
+        raise IfharnessError("score needs --responses FILE (or --from-lmeval SAMPLES.jsonl)")
     task = load_task(args.task, data=args.data, profile=args.profile)
     result = score(task, args.responses, processes=args.processes)
     j = result.joined
@@ -33,6 +37,30 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}")
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
     print(f"\nwrote {args.out}/verdicts.jsonl, metrics.json, run.json")
+    return 0
+
+
+def _score_from_lmeval(args: argparse.Namespace) -> int:
+    from .lmeval.rescore import rescore, write_lmeval_run
+    from .report_text import metrics_table
+
+    if args.responses:
+        raise IfharnessError("give either --responses or --from-lmeval, not both")
+    result = rescore(args.from_lmeval, args.task, data=args.data, profile=args.profile,
+                     processes=args.processes)
+    write_lmeval_run(args.out, result, args.from_lmeval)
+    task = result.task
+    print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}, "
+          f"answers from lm-eval {args.from_lmeval}")
+    print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
+    print(f"\nwrote {args.out}/verdicts.jsonl, metrics.json, run.json")
+    return 0
+
+
+def _cmd_lmeval_path(args: argparse.Namespace) -> int:
+    from .lmeval import include_path
+
+    print(include_path())
     return 0
 
 
@@ -81,6 +109,326 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if verdict["strict"][0] else 1
 
 
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import leaderboard_main
+
+    return leaderboard_main(args)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, to_markdown, to_text
+    from .files import atomic_write_json, atomic_write_text
+    from .rundata import load_run
+    from .stats import METRICS
+
+    a, b = load_run(args.a), load_run(args.b)
+    try:
+        result = compare_runs(a, b, args.metric or METRICS, args.mode, args.n_resamples,
+                              args.seed, args.alpha)
+    except ValueError as e:
+        raise IfharnessError(str(e)) from None
+    print(to_text(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+    if args.markdown:
+        atomic_write_text(args.markdown, to_markdown(result))
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from .gate import gate_main
+
+    return gate_main(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_main
+
+    return report_main(args)
+
+
+def _add_bootstrap_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-resamples", type=int, default=1000,
+                   help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+def _add_analysis_commands(sub) -> None:
+    """leaderboard, compare, gate, report: the stages that read run folders back."""
+    metrics = ("prompt_level_strict_acc, inst_level_strict_acc, prompt_level_loose_acc, "
+               "inst_level_loose_acc, ifeval_mean, mean4")
+    lb = sub.add_parser("leaderboard", help="one table across run folders (md, csv, html, json)")
+    lb.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_GLOB",
+                    help="run folders, globs (quote them), or folders holding run folders")
+    lb.add_argument("--format", choices=("md", "csv", "html", "json"),
+                    help="output format (default: from --out's extension, else md)")
+    lb.add_argument("--metric", help=f"headline metric for every row ({metrics}); "
+                    "default: each task's own")
+    lb.add_argument("--out", help="write to this file instead of standard output")
+    _add_bootstrap_args(lb)
+    lb.set_defaults(func=_cmd_leaderboard)
+
+    cp = sub.add_parser("compare", help="paired comparison of two runs of the same task")
+    cp.add_argument("a", metavar="A", help="run folder A (the reference)")
+    cp.add_argument("b", metavar="B", help="run folder B; deltas are B - A")
+    cp.add_argument("--metric", action="append", help=f"metric(s) to show ({metrics}); "
+                    "repeatable; default all")
+    cp.add_argument("--mode", choices=("strict", "loose"), default="strict",
+                    help="verdicts for the per-constraint table")
+    cp.add_argument("--alpha", type=float, default=0.05,
+                    help="intervals are at level 1 - alpha (default 0.05)")
+    cp.add_argument("--json", help="write the comparison as JSON here")
+    cp.add_argument("--markdown", help="write a Markdown summary here")
+    _add_bootstrap_args(cp)
+    cp.set_defaults(func=_cmd_compare)
+
+    g = sub.add_parser("gate", help="CI gate: exit 1 on a significant drop beyond --max-drop",
+                       description="Exit 0: no significant regression; 1: regression; "
+                       "2: usage or data error.")
+    g.add_argument("--baseline", required=True, help="baseline run folder")
+    g.add_argument("--candidate", required=True, help="candidate run folder")
+    g.add_argument("--metric", action="append",
+                   help=f"metric to gate ({metrics}); repeatable; default: the task's headline")
+    g.add_argument("--max-drop", default="0.02",
+                   help="largest tolerated drop: a fraction (0.02) or points (2pt); default 0.02")
+    g.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    g.add_argument("--rule", choices=("drop", "ci"), default="drop",
+                   help="drop: fail when delta < -max-drop and p < alpha (default); "
+                   "ci: fail when the whole (1-alpha) interval of delta is below -max-drop")
+    g.add_argument("--json", help="write the JSON verdict here")
+    g.add_argument("--markdown", help="write the Markdown PR summary here")
+    _add_bootstrap_args(g)
+    g.set_defaults(func=_cmd_gate)
+
+    r = sub.add_parser("report", help="write report.html for a run folder")
+    r.add_argument("run_dir", metavar="RUN_DIR")
+    r.add_argument("--out", help="write here instead of RUN_DIR/report.html")
+    r.set_defaults(func=_cmd_report)
+
+
+def _engine_arg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .report_text import metrics_table
+    from .run import RunConfig, execute
+
+    try:
+        template_kwargs = json.loads(args.chat_template_kwargs) if args.chat_template_kwargs else {}
+    except json.JSONDecodeError as e:
+        raise IfharnessError(f"--chat-template-kwargs is not valid JSON: {e}") from None
+    if not isinstance(template_kwargs, dict):
+        raise IfharnessError("--chat-template-kwargs must be a JSON object, e.g. "
+                             "'{\"enable_thinking\": false}'")
+    if args.thinking is not None:
+        template_kwargs["enable_thinking"] = args.thinking == "on"
+    engine_args = dict(args.engine_arg or [])
+    if args.max_model_len is not None:
+        engine_args["max_model_len"] = args.max_model_len
+    cfg = RunConfig(
+        model=args.model, task=args.task, data=args.data, profile=args.profile,
+        backend=args.backend, limit=args.limit, out=args.out, max_tokens=args.max_tokens,
+        temperature=args.temperature, top_p=args.top_p, stop=args.stop, seed=args.seed,
+        n=args.n, chunk_size=args.chunk_size, tensor_parallel=args.tensor_parallel,
+        data_parallel=args.data_parallel, distributed_backend=args.distributed_backend,
+        schedule=args.schedule, system_prompt=args.system_prompt, chat_template=args.chat_template,
+        chat_template_kwargs=template_kwargs, reasoning_parser=args.reasoning_parser,
+        engine_args=engine_args, overwrite=args.overwrite, processes=args.processes,
+        **_backend_options(args),
+    )
+    many = _model_list(args)
+    if many is not None:
+        return _run_models(cfg, many, args)
+    try:
+        outcome = execute(cfg)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the chunks already written are kept; run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
+    run = outcome.run
+    print(f"model {run['model']['name']} · task {run['task']} ({run['data']}) · "
+          f"{run['n_samples']} samples · {outcome.stats.generated} generated now, "
+          f"{outcome.stats.skipped} resumed")
+    print(metrics_table(outcome.result.metrics,
+                        "per_constraint" if args.per_constraint else "per_family"))
+    print(f"\nwrote {outcome.folder}/run.json, completions.jsonl, verdicts.jsonl, metrics.json")
+    return _incomplete_exit(outcome)
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, object]:
+    """The openai / hf / replay settings of ``run`` as RunConfig fields."""
+    return {"base_url": args.base_url, "api_key_env": args.api_key_env,
+            "concurrency": args.concurrency, "request_timeout": args.request_timeout,
+            "max_retries": args.max_retries, "retry_backoff": args.retry_backoff,
+            "request_seed": not args.no_request_seed, "device": args.device,
+            "batch_size": args.batch_size, "responses": args.responses}
+
+
+def _incomplete_exit(outcome) -> int:
+    """Exit 3 when samples failed (failed.jsonl): scored, but not a complete run."""
+    if outcome.run.get("status") == "incomplete":
+        print(f"incomplete: {outcome.run.get('error')}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _model_list(args: argparse.Namespace) -> list[str] | None:
+    """``--models a,b,c`` or ``--models @FILE`` (one per line, # comments); None without it."""
+    if args.models is None:
+        return None
+    if args.model:
+        raise IfharnessError("pass --model or --models, not both")
+    spec = args.models.strip()
+    if spec.startswith("@"):
+        path = Path(spec[1:]).expanduser()
+        if not path.is_file():
+            raise IfharnessError(f"--models {spec}: no such file")
+        names = [line.split("#", 1)[0].strip()
+                 for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        names = [n.strip() for n in spec.split(",")]
+    names = [n for n in names if n]
+    if not names:
+        raise IfharnessError(f"--models {spec}: names no model")
+    if len(set(names)) != len(names):
+        raise IfharnessError(f"--models {spec}: a model is named twice")
+    return names
+
+
+def _run_models(cfg, names: list[str], args: argparse.Namespace) -> int:
+    """The same task over several models, one run folder each (``--out`` is their parent).
+
+    A model that fails (unknown to the server, say) is reported and the next one runs; an
+    endpoint that cannot serve any model (unreachable, key refused) stops the loop at once.
+    """
+    import dataclasses
+
+    from .report_text import metrics_table
+    from .run import _slug, execute
+
+    worst, summary = 0, []
+    for name in names:
+        out = str(Path(cfg.out) / _slug(name)) if cfg.out else None
+        one = dataclasses.replace(cfg, model=name, out=out)
+        print(f"== {name}", file=sys.stderr, flush=True)
+        try:
+            outcome = execute(one)
+        except KeyboardInterrupt:
+            print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+            return 130
+        except IfharnessError as e:
+            print(f"error: {name}: {e}", file=sys.stderr)
+            summary.append((name, "failed", None))
+            worst = max(worst, 2)
+            if getattr(e, "every_model", False):
+                break
+            continue
+        code = _incomplete_exit(outcome)
+        worst = max(worst, code)
+        summary.append((name, outcome.run["status"], outcome.folder))
+        print(f"\n{name}: {outcome.folder}")
+        print(metrics_table(outcome.result.metrics,
+                            "per_constraint" if args.per_constraint else "per_family"))
+    print("\nmodels:")
+    for name, status, folder in summary:
+        print(f"  {name}: {status}" + (f" ({folder})" if folder else ""))
+    return worst
+
+
+def _add_run_command(sub) -> None:
+    from .reasoning import names as parser_names
+
+    r = sub.add_parser(
+        "run", help="generate answers with a model (vLLM), resumably, and score them",
+        description="Generate answers for a task and score them. With no --model the "
+        "embedded SmolLM2-135M-Instruct runs on a plain CPU. Interrupted (Ctrl-C, kill -9)? "
+        "Run the same command again: finished chunks are kept and only the rest is generated.")
+    r.add_argument("--model", help="model folder or hub id (default: the embedded "
+                   "SmolLM2-135M-Instruct, converted once into the user cache); with "
+                   "--backend openai the model's name on the server")
+    r.add_argument("--models", metavar="A,B,C|@FILE",
+                   help="run the task for each of these models (comma-separated, or @FILE "
+                   "with one per line), one run folder each; --out is then their parent")
+    r.add_argument("--task", default="default", help="bundled task name or task YAML path "
+                   "(default: default)")
+    r.add_argument("--data", help="local JSONL of the task's prompts (instead of its source)")
+    r.add_argument("--profile", help="scoring profile (default: the task's)")
+    r.add_argument("--backend", default="vllm", choices=("vllm", "openai", "hf", "replay"),
+                   help="vllm: offline engine (default); openai: an OpenAI-compatible server "
+                   "(--base-url); hf: transformers; replay: answers from --responses")
+    r.add_argument("--limit", type=int, help="only the first N samples")
+    r.add_argument("--out", help="run folder (default: results/<model>__<task>)")
+    g = r.add_argument_group("sampling (defaults: the task's generation settings)")
+    g.add_argument("--max-tokens", type=int, help="new tokens per answer, reasoning included")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--stop", action="append", help="stop string (repeatable)")
+    g.add_argument("--seed", type=int, default=0, help="engine / sampling seed (default 0)")
+    g.add_argument("--n", type=int, default=1, help="samples per prompt (needs temperature > 0)")
+    c = r.add_argument_group("chat")
+    c.add_argument("--system-prompt", help="system message put before each conversation "
+                   "that has none")
+    c.add_argument("--chat-template", metavar="FILE", help="Jinja chat template to use "
+                   "instead of the model's")
+    c.add_argument("--chat-template-kwargs", metavar="JSON",
+                   help="extra chat template variables, e.g. '{\"enable_thinking\": false}'")
+    c.add_argument("--thinking", choices=("on", "off"),
+                   help="shorthand for enable_thinking in --chat-template-kwargs")
+    c.add_argument("--reasoning-parser", default="auto", choices=("auto", *parser_names()),
+                   help="how reasoning is split from the answer (default: by model family)")
+    e = r.add_argument_group(
+        "engine", "vLLM's CPU build gets a 1 GiB KV cache unless VLLM_CPU_KVCACHE_SPACE (GiB) "
+        "or --engine-arg kv_cache_memory_bytes=N says otherwise; VLLM_LOGGING_LEVEL defaults "
+        "to WARNING")
+    e.add_argument("--chunk-size", type=int, help="answers per checkpoint (one fsynced "
+                   "append), and prompts per LLM.chat call with --schedule chunk "
+                   "(default: 64 on vLLM's CPU build, 512 otherwise)")
+    e.add_argument("--schedule", choices=("stream", "chunk"), default="stream",
+                   help="stream: keep the engine full and write every chunk-size answers "
+                   "(default); chunk: one LLM.chat per chunk, finished before the next")
+    e.add_argument("--tensor-parallel", type=int, default=1, help="devices per engine")
+    e.add_argument("--data-parallel", type=int, default=1,
+                   help="engine replicas, each on its own devices, sharing the prompts")
+    e.add_argument("--distributed-backend", choices=("mp", "ray"),
+                   help="vLLM executor; ray lets tensor parallelism span a Ray cluster")
+    e.add_argument("--max-model-len", type=int, help="context length the engine plans for")
+    e.add_argument("--engine-arg", action="append", type=_engine_arg, metavar="KEY=VALUE",
+                   help="any other vllm.LLM keyword argument, VALUE as JSON when it parses "
+                   "(repeatable), e.g. --engine-arg gpu_memory_utilization=0.8")
+    o = r.add_argument_group("openai backend (any OpenAI-compatible chat-completions server)")
+    o.add_argument("--base-url", help="e.g. http://127.0.0.1:8000/v1")
+    o.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the "
+                   "API key (default: OPENAI_API_KEY when set, else no key); the key itself "
+                   "is never written anywhere")
+    o.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    o.add_argument("--request-timeout", type=float, default=600.0,
+                   help="seconds for one attempt of one request, whole (default 600)")
+    o.add_argument("--max-retries", type=int, default=6, help="retries of a request on 429, "
+                   "5xx, timeouts and broken connections (default 6)")
+    o.add_argument("--retry-backoff", type=float, default=1.0, help="first retry wait in "
+                   "seconds, doubled each retry, jittered; Retry-After wins (default 1)")
+    o.add_argument("--no-request-seed", action="store_true", help="send no per-request seed "
+                   "when sampling (vLLM's CPU server cannot take one)")
+    h = r.add_argument_group("hf backend (transformers)")
+    h.add_argument("--device", help="cpu, cuda, cuda:1, … (default: cuda when available)")
+    h.add_argument("--batch-size", type=int, default=8, help="conversations per generate call")
+    rp = r.add_argument_group("replay backend")
+    rp.add_argument("--responses", metavar="FILE", help="JSONL of answers (key or prompt, "
+                    "response, optional reasoning), as for `ifharness score`")
+    r.add_argument("--overwrite", action="store_true",
+                   help="start over in a run folder made with other settings")
+    r.add_argument("--processes", type=int, default=1, help="scoring processes")
+    r.add_argument("--per-constraint", action="store_true", help="print the per-constraint table")
+    r.set_defaults(func=_cmd_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ifharness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -88,8 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score answers someone generated against a task")
     s.add_argument("--task", required=True, help="bundled task name (ifeval, …) or a task YAML path")
     s.add_argument("--data", help="local JSONL of the task's prompts (instead of the hub dataset)")
-    s.add_argument("--responses", required=True,
+    s.add_argument("--responses",
                    help="JSONL with 'response' and 'key' (or the exact 'prompt') per line")
+    s.add_argument("--from-lmeval", metavar="SAMPLES_JSONL",
+                   help="instead of --responses: an lm-eval --log_samples file of an "
+                   "ifharness_* task (samples_<task>_<date>.jsonl)")
     s.add_argument("--out", required=True, help="folder for verdicts.jsonl, metrics.json, run.json")
     s.add_argument("--profile", help="scoring profile (default: the task's, normally 'reference')")
     s.add_argument("--processes", type=int, default=1)
@@ -106,6 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("text", help="the text, a file path, or - for standard input")
     v.add_argument("--kwargs", default="{}", help="the constraint's kwargs as a JSON object")
     v.set_defaults(func=_cmd_verify)
+    _add_run_command(sub)
+    _add_analysis_commands(sub)
+
+    lp = sub.add_parser("lmeval-path", help="print the folder of the ifharness_* lm-eval tasks",
+                        description='lm_eval --include_path "$(ifharness lmeval-path)" '
+                        "--tasks ifharness_default ...")
+    lp.set_defaults(func=_cmd_lmeval_path)
     return p
 
 

