@@ -1,7 +1,11 @@
-"""Task loading (the `ifharness.tasks` name is the bundled task data package, so this stage is `loader`): a task YAML plus its data, validated against the verifier registry.
+"""Task loading: a task YAML plus its data, validated against the verifier registry.
+
+(The name ``ifharness.tasks`` is taken by the bundled task data package, hence ``loader``.)
 
 Every sample is checked before anything is generated or scored: unknown constraint ids and
-malformed kwargs are reported together, each with the file, line and sample key.
+malformed kwargs are reported together, each with the file, line and sample key. Ids are
+looked up in the task's ``suite`` only (suites are namespaces: another suite may give the
+same id another meaning), and each sample's messages must fit the task's ``turns``.
 """
 
 from __future__ import annotations
@@ -9,15 +13,24 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from ifharness.verifiers import KwargsError, Profile, UnknownConstraintError, get, get_profile
+from ifharness.verifiers import (
+    KwargsError,
+    Profile,
+    UnknownConstraintError,
+    UnknownSuiteError,
+    get,
+    get_profile,
+    require_suite,
+)
 
 from .errors import DataError, TaskNotFound
 from .files import read_jsonl
@@ -39,7 +52,7 @@ class Task:
     def name(self) -> str:
         return self.spec.name
 
-    def limit(self, n: int | None) -> "Task":
+    def limit(self, n: int | None) -> Task:
         if n is None:
             return self
         return Task(self.spec, self.samples[:n], self.data_origin, self.data_hash, self.profile,
@@ -75,6 +88,7 @@ def load_task(name: str, data: str | Path | None = None, profile: str | None = N
     task ships no file; ``datasets`` is imported then and only then.
     """
     spec_path, spec = _spec_path(name)
+    _require_suite(spec, spec_path)  # before the profile: an outside suite may bring its own
     prof = get_profile(profile or spec.profile)
     if data is not None:
         rows, origin = _rows_from_jsonl(Path(data)), str(data)
@@ -89,12 +103,21 @@ def load_task(name: str, data: str | Path | None = None, profile: str | None = N
     return Task(spec, samples, origin, dataset_hash(samples), prof)
 
 
+def _require_suite(spec: TaskSpec, where: Path | str) -> None:
+    try:
+        require_suite(spec.suite)
+    except UnknownSuiteError as e:
+        raise DataError(f"task {spec.name} ({where}): {e}") from None
+
+
 def _rows_from_jsonl(path: Path) -> list[tuple[int | None, dict[str, Any]]]:
     return list(read_jsonl(path, what="data file"))
 
 
 def _rows_from_hf(spec: TaskSpec) -> list[tuple[int | None, dict[str, Any]]]:
     src = spec.source.hf
+    if src is None:
+        raise DataError(f"task {spec.name}: source names no Hugging Face dataset")
     try:
         import datasets
     except ImportError:
@@ -117,6 +140,7 @@ def build_samples(
     profile: Profile,
 ) -> list[Sample]:
     """Turn raw rows into validated samples; collect every problem before raising."""
+    _require_suite(spec, origin)
     f = spec.fields
     samples: list[Sample] = []
     errors: list[str] = []
@@ -135,15 +159,15 @@ def build_samples(
                     f"field {f.kwargs!r} must be a list with one object per instruction "
                     f"({len(ids)} ids)"
                 )
-            messages = _messages(row, f.messages, f.prompt)
+            messages = _messages(row, f.messages, f.prompt, spec.turns)
             rng = random.Random(0)  # the reference's seed, drawn from in instruction order
             instructions = []
             for n, (cid, kw) in enumerate(zip(ids, kwargs_list)):
                 if kw is not None and not isinstance(kw, dict):
                     raise DataError(f"instruction {n} ({cid}): kwargs must be an object")
                 try:
-                    constraint = get(cid)
-                    instructions.append(Instruction(id=cid, kwargs=constraint.bind(kw, rng, profile)))
+                    bound = get(cid, spec.suite).bind(kw, rng, profile)
+                    instructions.append(Instruction(id=cid, kwargs=bound))
                 except (KwargsError, UnknownConstraintError) as e:
                     raise DataError(f"instruction {n}: {e}") from None
         except DataError as e:
@@ -157,28 +181,57 @@ def build_samples(
                               source_line=line))
     if errors:
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
-        more = f"\n  … and {len(errors) - MAX_REPORTED_ERRORS} more" if len(errors) > MAX_REPORTED_ERRORS else ""
+        hidden = len(errors) - MAX_REPORTED_ERRORS
+        more = f"\n  … and {hidden} more" if hidden > 0 else ""
         raise DataError(
-            f"{len(errors)} invalid sample(s) in {origin}; fix them or remove them:\n  {shown}{more}"
+            f"{len(errors)} invalid sample(s) in {origin}; fix them or remove them:"
+            f"\n  {shown}{more}"
         )
     if not samples:
         raise DataError(f"{origin} holds no samples")
     return samples
 
 
-def _messages(row: dict[str, Any], messages_field: str | None, prompt_field: str) -> list[Message]:
+def _messages(
+    row: dict[str, Any], messages_field: str | None, prompt_field: str, turns: str = "single"
+) -> list[Message]:
+    """The conversation of one row, checked against the task's ``turns`` (see ``TaskSpec``)."""
+    if turns == "multi" and (not messages_field or row.get(messages_field) is None):
+        raise DataError(f"turns: multi needs the field {messages_field!r}: a list of "
+                        "{role, content} holding the fixed history and the user turn to answer")
     if messages_field and row.get(messages_field) is not None:
         try:
             messages = [Message.model_validate(m) for m in row[messages_field]]
         except (ValidationError, TypeError) as e:
-            raise DataError(f"field {messages_field!r} must be a list of {{role, content}}: {e}") from None
+            raise DataError(
+                f"field {messages_field!r} must be a list of {{role, content}}: {e}"
+            ) from None
         if not any(m.role == "user" for m in messages):
             raise DataError(f"field {messages_field!r} has no user message")
+        _check_turns(messages, messages_field, turns)
         return messages
     prompt = row.get(prompt_field)
     if not isinstance(prompt, str):
         raise DataError(f"field {prompt_field!r} must be a string")
     return [Message(role="user", content=prompt)]
+
+
+def _check_turns(messages: list[Message], messages_field: str, turns: str) -> None:
+    roles = [m.role for m in messages if m.role != "system"]
+    if turns == "single":
+        if roles != ["user"]:
+            raise DataError(
+                f"field {messages_field!r} holds {roles.count('user')} user and "
+                f"{roles.count('assistant')} assistant message(s); a turns: single task takes "
+                "one user message (set turns: multi to replay a fixed history)"
+            )
+        return
+    if roles[-1] != "user" or "assistant" not in roles:
+        raise DataError(
+            f"field {messages_field!r} must be a fixed history (turns: multi): at least one "
+            "assistant turn, and a user message last (the turn the model answers); "
+            f"roles here: {', '.join(roles)}"
+        )
 
 
 def dataset_hash(samples: list[Sample]) -> str:
@@ -192,3 +245,11 @@ def dataset_hash(samples: list[Sample]) -> str:
         ).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+def task_metric(name: str) -> str | None:
+    """A task's headline metric from its YAML alone (no data loaded); None when unknown."""
+    try:
+        return _spec_path(name)[1].metric
+    except Exception:  # noqa: BLE001 - an unknown or moved task has no known metric
+        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Key = int | str
 
@@ -79,8 +79,31 @@ class Generation(BaseModel):
     stop: list[str] = Field(default_factory=list)
 
 
+#: What ``check:`` will accept once reasoning-trace checks land (issue 13); refused until then.
+TRACE_CHECKS = ("reasoning", "both")
+
+
 class TaskSpec(BaseModel):
-    """A task YAML under ``tasks/``."""
+    """A task YAML under ``tasks/``.
+
+    ``suite`` names the verifier namespace every constraint id of the task is looked up in
+    (a package under ``verifiers/`` or an ``ifharness.suites`` entry point); the loader
+    refuses a suite that is not installed and an id that the suite does not define.
+
+    ``turns`` and ``check`` accept only what the engine does today, so that no field is
+    validated and then ignored:
+
+    * ``turns: single`` (the default): each sample is one user message (system messages
+      allowed, no assistant turn); a row whose ``messages`` hold a history is refused.
+    * ``turns: multi``: a *fixed* history is replayed. The task must map ``fields.messages``;
+      each row's conversation must end with a user message and hold at least one earlier
+      assistant turn. The model answers the last user turn only and that answer is checked;
+      the history's assistant turns are data, not the model's own earlier answers. Feeding
+      the model its own answers turn by turn, with constraints at each turn, is issue 13.
+    * ``check: answer`` is the only value: the answer (the text after any reasoning trace)
+      is checked. ``reasoning`` and ``both`` are refused with a message until trace checks
+      land (issue 13).
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -91,5 +114,24 @@ class TaskSpec(BaseModel):
     fields: FieldMap = Field(default_factory=FieldMap)
     generation: Generation = Field(default_factory=Generation)
     turns: Literal["single", "multi"] = "single"
-    check: Literal["answer", "reasoning", "both"] = "answer"
+    check: Literal["answer"] = "answer"
     metric: str = "prompt_level_strict_acc"
+
+    @field_validator("check", mode="before")
+    @classmethod
+    def _trace_checks_not_yet(cls, value: Any) -> Any:
+        if value in TRACE_CHECKS:
+            raise ValueError(
+                f"check: {value} is not implemented yet: checking the reasoning trace comes "
+                "with issue 13 (reasoning traces and conversations); use check: answer"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _multi_turn_needs_messages(self) -> TaskSpec:
+        if self.turns == "multi" and not self.fields.messages:
+            raise ValueError(
+                "turns: multi replays a fixed history: map it with fields.messages "
+                "(a list of {role, content} per row, ending with the user turn to answer)"
+            )
+        return self

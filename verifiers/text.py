@@ -3,22 +3,45 @@
 Ten constraints on one answer share one ``Text``: each analysis (words, sentences, Treebank
 tokens, language, …) is computed on first use and cached on the object. Loose mode's
 variants are ``Text`` objects too, built once per response.
+
+A ``Text`` also carries the language it is written in (``language=``, stored as ``lang``;
+English by default), which decides the sentence splitter: English uses Punkt exactly as
+before, and a language pack can bring its own with :func:`register_sentence_splitter`.
+This is the *expected* language; ``Text.language`` stays what langdetect detects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 from . import nlp
-from .profiles import Profile, REFERENCE
+from .profiles import REFERENCE, Profile
+
+SentenceSplitter = Callable[[str], list[str]]
+
+_SENTENCE_SPLITTERS: dict[str, SentenceSplitter] = {}  # English is nlp.sent_tokenize, inline
+
+
+def register_sentence_splitter(language: str, split: SentenceSplitter) -> None:
+    """Let ``Text(..., language=language)`` split sentences with ``split``."""
+    if language == "en":
+        raise ValueError("English sentences are Punkt's (reference semantics); not replaceable")
+    _SENTENCE_SPLITTERS[language] = split
 
 
 class Text:
     """A response plus its cached analyses. Verifiers read attributes; they never mutate."""
 
-    def __init__(self, raw: str, profile: Profile = REFERENCE):
+    def __init__(self, raw: str, profile: Profile = REFERENCE, language: str = "en"):
+        if language != "en" and language not in _SENTENCE_SPLITTERS:
+            raise ValueError(
+                f"no sentence splitter for language {language!r}; a language pack registers "
+                "one with ifharness.verifiers.register_sentence_splitter"
+            )
         self.raw = raw
         self.profile = profile
+        self.lang = language
 
     def __repr__(self) -> str:
         return f"Text({self.raw[:40]!r}{'…' if len(self.raw) > 40 else ''})"
@@ -47,8 +70,10 @@ class Text:
 
     @cached_property
     def sentences(self) -> list[str]:
-        """Punkt English sentences (NLTK's ``sent_tokenize``)."""
-        return nlp.sent_tokenize(self.raw)
+        """Punkt English sentences (NLTK's ``sent_tokenize``), or the language pack's."""
+        if self.lang == "en":
+            return nlp.sent_tokenize(self.raw)
+        return _SENTENCE_SPLITTERS[self.lang](self.raw)
 
     @cached_property
     def word_tokens(self) -> list[str]:
@@ -65,7 +90,7 @@ class Text:
         return self.raw.split("\n")
 
     @cached_property
-    def loose_variants(self) -> list["Text"]:
+    def loose_variants(self) -> list[Text]:
         """The reference's loose variants 2–8 that are non-blank, in order.
 
         Variant 1 (the response itself) is left out: its verdict is the strict one.
@@ -83,4 +108,4 @@ class Text:
             last_dropped.replace("*", ""),
             both_dropped.replace("*", ""),
         ]
-        return [Text(c, self.profile) for c in candidates if c.strip()]
+        return [Text(c, self.profile, self.lang) for c in candidates if c.strip()]
