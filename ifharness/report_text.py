@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = (
-    "prompt_level_strict_acc", "inst_level_strict_acc",
-    "prompt_level_loose_acc", "inst_level_loose_acc",
-)
+from .metrics import base_metrics
 
 
 def _pct(x: float | None) -> str:
@@ -16,7 +13,7 @@ def _pct(x: float | None) -> str:
 
 def metrics_table(metrics: dict[str, Any], per: str = "per_family") -> str:
     lines = [f"{'metric':<26} {'value':>6}  {'± se':>5}"]
-    for name in HEADLINE:
+    for name in (b.name for b in base_metrics()):  # the metric table's base metrics
         se = metrics.get(f"{name}_stderr")
         lines.append(f"{name:<26} {_pct(metrics[name])}  {'' if se is None else f'{100 * se:5.2f}'}")
     counts = (

@@ -1,6 +1,8 @@
 """Statistics for verdicts: standard errors, bootstrap intervals, paired tests.
 
-Pure functions of verdict rows (``verdicts.jsonl`` lines) and plain numbers; no I/O.
+Pure functions of verdict rows (``verdicts.jsonl`` lines) and plain numbers; no I/O. Which
+metrics exist, and how each one aggregates and gets its standard error, is declared once in
+:mod:`ifharness.metrics`; the functions here iterate that table.
 
 Why these choices (Miller 2024, "Adding Error Bars to Evals"):
 
@@ -24,34 +26,36 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-MODES = ("strict", "loose")
-BASE_METRICS = {
-    "prompt_level_strict_acc": ("prompt", "strict"),
-    "inst_level_strict_acc": ("inst", "strict"),
-    "prompt_level_loose_acc": ("prompt", "loose"),
-    "inst_level_loose_acc": ("inst", "loose"),
-}
-# Named compositions, so a leaderboard says which number it shows:
-# ifeval_mean = Open LLM Leaderboard v2 (mean of prompt strict and instruction strict);
-# mean4 = the mean of all four (as Llama 3 reports IFEval).
-COMPOSITE_METRICS = {
-    "ifeval_mean": ("prompt_level_strict_acc", "inst_level_strict_acc"),
-    "mean4": tuple(BASE_METRICS),
-}
-METRICS = (*BASE_METRICS, *COMPOSITE_METRICS)
+from .metrics import MODES as MODES  # re-exported: older code reads them from stats
+from .metrics import StdErr, base_metrics, composite_metrics, metric_names
+from .metrics import check_metric as check_metric
+from .metrics import prompt_pass as prompt_pass
+
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 CHUNK = 250  # resamples drawn at a time: bounds memory on large runs
 
+if TYPE_CHECKING:  # provided by __getattr__ below
+    METRICS: tuple[str, ...]
+    BASE_METRICS: dict[str, tuple[str, str]]
+    COMPOSITE_METRICS: dict[str, tuple[str, ...]]
 
-def check_metric(name: str) -> str:
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}: choose one of {', '.join(METRICS)}")
-    return name
+
+def __getattr__(name: str) -> object:
+    """``METRICS``, ``BASE_METRICS`` and ``COMPOSITE_METRICS``, read live from the table (so
+    a metric registered after import is seen): names; ``{name: (level, mode)}``;
+    ``{name: parts}``."""
+    if name == "METRICS":
+        return metric_names()
+    if name == "BASE_METRICS":
+        return {m.name: (m.level, m.mode) for m in base_metrics()}
+    if name == "COMPOSITE_METRICS":
+        return {m.name: m.parts for m in composite_metrics()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- closed-form standard errors
@@ -79,28 +83,35 @@ def stderr_clustered(clusters: Sequence[tuple[float, float]]) -> float | None:
     return math.sqrt(g / (g - 1) * s) / total
 
 
+def stderr_of(method: StdErr, clusters: Sequence[tuple[float, float]],
+              one_row_per_prompt: bool = True) -> float | None:
+    """A metric's standard error from ``(successes, trials)`` per prompt, by its ``stderr``.
+
+    ``binomial`` (one trial per row): lm-eval's :func:`stderr_mean` over the rows scored; with
+    several rows (samples) per prompt, clustered by prompt instead. ``clustered``: always
+    :func:`stderr_clustered`.
+    """
+    if method == "binomial" and one_row_per_prompt:
+        return stderr_mean(int(sum(y for y, _ in clusters)), int(sum(m for _, m in clusters)))
+    return stderr_clustered(clusters)
+
+
 # ---------------------------------------------------------------- per-prompt table
-
-def prompt_pass(verdicts: Sequence[bool | None]) -> bool | None:
-    """All instructions followed; ``None`` when any instruction is unscorable."""
-    if any(v is None for v in verdicts):
-        return None
-    return all(verdicts)
-
 
 @dataclass
 class Table:
     """Verdicts summed per prompt (the bootstrap's resampling unit).
 
-    ``num[(level, mode)]`` / ``den[(level, mode)]`` are arrays over prompts; level is
-    ``prompt`` (rows passed / rows scored) or ``inst`` (instructions followed / scored).
+    ``num[name]`` / ``den[name]`` are arrays over prompts, one pair per base metric of the
+    table: its ``count`` (successes, trials) summed over the prompt's rows (e.g. rows passed /
+    rows scored at prompt level, instructions followed / scored at instruction level).
     ``groups[kind]`` (kind ``constraint`` or ``family``) is ``(ids, num, den)`` with
     ``num``/``den`` shaped ``(mode) -> (prompts, ids)``.
     """
 
     keys: list[str]
-    num: dict[tuple[str, str], np.ndarray]
-    den: dict[tuple[str, str], np.ndarray]
+    num: dict[str, np.ndarray]
+    den: dict[str, np.ndarray]
     groups: dict[str, tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]]
     samples_per_prompt: int
 
@@ -120,8 +131,9 @@ def build_table(rows: Iterable[dict[str, Any]]) -> Table:
             per.append([])
         per[order[k]].append(row)
     n = len(per)
-    num = {(lv, m): np.zeros(n) for lv in ("prompt", "inst") for m in MODES}
-    den = {(lv, m): np.zeros(n) for lv in ("prompt", "inst") for m in MODES}
+    bases = base_metrics()
+    num = {b.name: np.zeros(n) for b in bases}
+    den = {b.name: np.zeros(n) for b in bases}
     cids = sorted({c for rs in per for r in rs for c in r["instruction_id_list"]})
     groups = {}
     for kind, ids in (("constraint", cids), ("family", sorted({family(c) for c in cids}))):
@@ -139,14 +151,10 @@ def build_table(rows: Iterable[dict[str, Any]]) -> Table:
         groups[kind] = (ids, gnum, gden)
     for i, rs in enumerate(per):
         for r in rs:
-            for m in MODES:
-                known = [v for v in r[m] if v is not None]
-                num["inst", m][i] += sum(map(bool, known))
-                den["inst", m][i] += len(known)
-                passed = prompt_pass(r[m])
-                if passed is not None:
-                    num["prompt", m][i] += passed
-                    den["prompt", m][i] += 1
+            for b in bases:
+                successes, trials = b.count(r[b.mode])
+                num[b.name][i] += successes
+                den[b.name][i] += trials
     k = max((len(rs) for rs in per), default=1)
     return Table(list(order), num, den, groups, k)
 
@@ -160,13 +168,18 @@ def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray
         return (w @ num) / (w @ den)
 
 
+def clusters(table: Table, name: str) -> list[tuple[float, float]]:
+    """``(successes, trials)`` per prompt for base metric ``name``."""
+    return list(zip(table.num[name].tolist(), table.den[name].tolist()))
+
+
 def metric_values(table: Table, w: np.ndarray | None = None) -> dict[str, Any]:
-    """Every metric of :data:`METRICS`: floats (no weights) or one value per resample."""
+    """Every metric of the table: floats (no weights) or one value per resample."""
     out: dict[str, Any] = {}
-    for name, key in BASE_METRICS.items():
-        out[name] = _ratio(table.num[key], table.den[key], w)
-    for name, parts in COMPOSITE_METRICS.items():
-        out[name] = sum(out[p] for p in parts) / len(parts)
+    for b in base_metrics():
+        out[b.name] = _ratio(table.num[b.name], table.den[b.name], w)
+    for c in composite_metrics():
+        out[c.name] = c.combine([out[p] for p in c.parts])
     if w is None:
         out = {k: _nan_none(v) for k, v in out.items()}
     return out
@@ -223,7 +236,7 @@ def bootstrap_intervals(
 ) -> dict[str, Any]:
     """Percentile intervals (resampling prompts) for every metric, constraint and family."""
     n = len(table.keys)
-    empty = {"metrics": {m: None for m in METRICS}, "constraint": {}, "family": {}}
+    empty = {"metrics": {m: None for m in metric_names()}, "constraint": {}, "family": {}}
     if n < 2 or n_resamples < 1:
         return empty
     draws: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -234,7 +247,7 @@ def bootstrap_intervals(
             for m in MODES:
                 draws[f"{kind}/{m}"].append(group_values(table, kind, m, w))
     out: dict[str, Any] = {"metrics": {}, "constraint": {}, "family": {}}
-    for name in METRICS:
+    for name in metric_names():
         out["metrics"][name] = _pair(percentile_interval(np.concatenate(draws[name]), level))
     for kind in ("constraint", "family"):
         ids = table.groups[kind][0]
@@ -246,10 +259,11 @@ def bootstrap_intervals(
 
 
 def paired_bootstrap(
-    a: Table, b: Table, metrics: Sequence[str] = METRICS, n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED, level: float = 0.95,
+    a: Table, b: Table, metrics: Sequence[str] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95,
 ) -> dict[str, dict[str, Any]]:
-    """Interval and two-sided p-value for ``metric(b) - metric(a)`` on the same prompts.
+    """Interval and two-sided p-value for ``metric(b) - metric(a)`` on the same prompts
+    (``metrics``: names from the table, default all).
 
     Both tables must hold the same prompts in the same order (``compare.pair_rows``).
     Each resample draws one set of prompt weights and applies it to both runs. The p-value is
@@ -258,6 +272,7 @@ def paired_bootstrap(
     """
     if a.keys != b.keys:
         raise ValueError("paired_bootstrap needs both tables on the same prompts, same order")
+    metrics = metric_names() if metrics is None else metrics
     pa, pb = metric_values(a), metric_values(b)
     out: dict[str, dict[str, Any]] = {}
     diffs: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -355,18 +370,20 @@ def sample_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     out: dict[str, Any] = {"per_prompt": len(indices), "rows": len(rows),
                            "sample_indices": indices, "by_sample": {}, "mean": {},
                            "variance": {}, "within_prompt_variance": {}}
-    for name in BASE_METRICS:
+    for name in (b.name for b in base_metrics()):
         vals = [per[s][name] for s in indices]
         known = [v for v in vals if v is not None]
         out["by_sample"][name] = vals
         out["mean"][name] = float(np.mean(known)) if known else None
         out["variance"][name] = float(np.var(known, ddof=1)) if len(known) > 1 else None
     table = build_table(rows)
-    for m in MODES:
+    for b in base_metrics():
+        if not b.bernoulli:
+            continue
         # per prompt: unbiased variance of a Bernoulli pass over that prompt's samples
-        num, den = table.num["prompt", m], table.den["prompt", m]
+        num, den = table.num[b.name], table.den[b.name]
         ok = den > 1
         p = num[ok] / den[ok]
         v = p * (1 - p) * den[ok] / (den[ok] - 1)
-        out["within_prompt_variance"][f"prompt_level_{m}_acc"] = float(v.mean()) if v.size else None
+        out["within_prompt_variance"][b.name] = float(v.mean()) if v.size else None
     return out

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from synthetic_runs import clean, make_rows, noisy_copy, plant_drop
 
 from ifharness import stats
 from ifharness.scoring import summarize
+from tests.support.synthetic import clean, make_rows, noisy_copy, plant_drop
 
 scipy_stats = pytest.importorskip("scipy.stats", reason="scipy is a dev dependency")
 
@@ -102,7 +102,7 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
 
 def test_bootstrap_prompt_level_matches_scipy_and_normal_theory():
     t = _table()
-    x = (t.num["prompt", "strict"] / t.den["prompt", "strict"])  # one row per prompt: 0/1
+    x = t.num["prompt_level_strict_acc"] / t.den["prompt_level_strict_acc"]  # one row: 0/1
     ours = stats.bootstrap_intervals(t, 4000, seed=0)["metrics"]["prompt_level_strict_acc"]
     ref = scipy_stats.bootstrap((x,), np.mean, n_resamples=4000, method="percentile",
                                 random_state=np.random.default_rng(0)).confidence_interval
@@ -113,7 +113,7 @@ def test_bootstrap_prompt_level_matches_scipy_and_normal_theory():
 
 def test_bootstrap_instruction_level_resamples_prompts_like_scipy():
     t = _table()
-    y, m = t.num["inst", "strict"], t.den["inst", "strict"]
+    y, m = t.num["inst_level_strict_acc"], t.den["inst_level_strict_acc"]
     ours = stats.bootstrap_intervals(t, 4000, seed=0)["metrics"]["inst_level_strict_acc"]
     ref = scipy_stats.bootstrap((y, m), lambda a, b: a.sum() / b.sum(), paired=True,
                                 n_resamples=4000, method="percentile", vectorized=False,
@@ -141,7 +141,7 @@ def test_paired_bootstrap_identical_runs_and_scipy():
         assert row["delta"] == 0 and row["ci"] == [0.0, 0.0] and row["p"] == 1.0
     cand = stats.build_table(plant_drop(noisy_copy(base, 1), 5, seed=2))
     res = stats.paired_bootstrap(t, cand, n_resamples=4000, seed=0)["prompt_level_strict_acc"]
-    d = (cand.num["prompt", "strict"] - t.num["prompt", "strict"])
+    d = (cand.num["prompt_level_strict_acc"] - t.num["prompt_level_strict_acc"])
     assert res["delta"] == pytest.approx(d.mean())
     ref = scipy_stats.bootstrap((d,), np.mean, n_resamples=4000, method="percentile",
                                 random_state=np.random.default_rng(0)).confidence_interval
