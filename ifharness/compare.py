@@ -7,10 +7,11 @@ refused. Rows present in only one run are left out and counted; a partial candid
 
 For each metric: both values, ``delta = B - A``, a paired bootstrap interval for the delta
 (the same resampled prompts for both runs) and a two-sided p-value: the exact McNemar test on
-discordant prompts for the prompt-level metrics of one-sample runs (the exact test for paired
-pass/fail), the paired bootstrap's otherwise. Per constraint: accuracy on the paired
-instructions, the delta, exact McNemar on discordant instructions and Benjamini-Hochberg
-q-values across constraints. The per-constraint table is exploratory: it is never gated.
+discordant prompts for the prompt-level (one pass/fail per row) metrics of the metric table
+in one-sample runs (the exact test for paired pass/fail), the paired bootstrap's otherwise.
+Per constraint: accuracy on the paired instructions, the delta, exact McNemar on discordant
+instructions and Benjamini-Hochberg q-values across constraints. The per-constraint table is
+exploratory: it is never gated.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from typing import Any
 
 from . import stats
 from .errors import DataError
-from .rundata import RunData, row_id
-
-MCNEMAR_METRICS = {"prompt_level_strict_acc": "strict", "prompt_level_loose_acc": "loose"}
+from .metrics import BaseMetric, get_metric, metric_names
+from .rundir import RunData, row_id
 
 
 def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str, Any]]:
@@ -85,12 +85,22 @@ def constraint_deltas(
     return out
 
 
+def mcnemar(metric: BaseMetric, rows_a: Sequence[dict], rows_b: Sequence[dict]) -> dict[str, Any]:
+    """Exact McNemar on the rows where one run passed ``metric`` and the other did not."""
+    pb, pc, n = stats.discordant(
+        (metric.row_pass(x[metric.mode]), metric.row_pass(y[metric.mode]))
+        for x, y in zip(rows_a, rows_b))
+    return {"a_only": pb, "b_only": pc, "pairs": n, "p": stats.mcnemar_exact(pb, pc)}
+
+
 def compare_runs(
-    a: RunData, b: RunData, metrics: Sequence[str] = stats.METRICS, mode: str = "strict",
+    a: RunData, b: RunData, metrics: Sequence[str] | None = None, mode: str = "strict",
     n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
-    """Everything ``compare`` prints and ``gate`` decides on, as one JSON-able dict."""
+    """Everything ``compare`` prints and ``gate`` decides on, as one JSON-able dict
+    (``metrics``: names from the metric table, default all)."""
+    metrics = metric_names() if metrics is None else metrics
     for m in metrics:
         stats.check_metric(m)
     rows_a, rows_b, info = pair_rows(a, b)
@@ -102,13 +112,9 @@ def compare_runs(
         row = dict(boot[m])
         row["p_bootstrap"] = row.pop("p")
         row["test"], row["p"] = "paired_bootstrap", row["p_bootstrap"]
-        if m in MCNEMAR_METRICS:
-            mm = MCNEMAR_METRICS[m]
-            pb, pc, n = stats.discordant(
-                (stats.prompt_pass(x[mm]), stats.prompt_pass(y[mm]))
-                for x, y in zip(rows_a, rows_b))
-            row["mcnemar"] = {"a_only": pb, "b_only": pc, "pairs": n,
-                              "p": stats.mcnemar_exact(pb, pc)}
+        entry = get_metric(m)
+        if isinstance(entry, BaseMetric) and entry.bernoulli:
+            row["mcnemar"] = mcnemar(entry, rows_a, rows_b)
             if info["samples_per_prompt"] == 1:
                 row["test"], row["p"] = "mcnemar_exact", row["mcnemar"]["p"]
         result_metrics[m] = row

@@ -1,7 +1,8 @@
 """The CI regression gate: is the candidate significantly worse than the baseline?
 
 ``ifharness gate --baseline A --candidate B`` pairs the two runs (``compare.py``) and checks
-each gated metric (default: the task's headline metric) under one of two rules:
+each gated metric (default: the task's headline metric; any metric of the table in
+``ifharness.metrics``; every one is compared and shown) under one of two rules:
 
 * ``drop`` (default): a regression is a drop larger than ``--max-drop`` that is also
   significant at ``--alpha`` (two-sided p from the exact McNemar test for prompt-level
@@ -36,7 +37,8 @@ from .compare import (
 )
 from .errors import IfharnessError
 from .files import atomic_write_json, atomic_write_text
-from .rundata import RunData, headline_metric, load_run
+from .metrics import metric_names
+from .rundir import RunData, load_run
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 RULES = ("drop", "ci")
@@ -91,13 +93,13 @@ def run_gate(
         raise IfharnessError(f"--alpha {alpha}: must be between 0 and 1")
     if rule not in RULES:
         raise IfharnessError(f"--rule {rule!r}: choose {' or '.join(RULES)}")
-    gated = list(metrics or [headline_metric(baseline)])
+    gated = list(metrics or [baseline.headline_metric(metric_names())])
     for m in gated:
         try:
             stats.check_metric(m)
         except ValueError as e:
             raise IfharnessError(str(e)) from None
-    result = compare_runs(baseline, candidate, stats.METRICS, n_resamples=n_resamples,
+    result = compare_runs(baseline, candidate, metric_names(), n_resamples=n_resamples,
                           seed=seed, alpha=alpha)
     checks = decide(result, gated, max_drop, alpha, rule)
     passed = not any(c["regression"] for c in checks)

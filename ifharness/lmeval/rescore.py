@@ -13,12 +13,11 @@ were. Otherwise they come from the logged docs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..files import atomic_write_json, read_jsonl, sha256_file
+from ..files import read_jsonl, sha256_file
 from ..loader import Task, dataset_hash, load_task
 from ..schema import Instruction, Message, Sample
 from . import TASK_PREFIX
@@ -109,18 +108,14 @@ def rescore(samples_path: str | Path, task: str | None = None, data: str | None 
 
 
 def write_lmeval_run(out: str | Path, result: Any, samples_path: str | Path) -> None:
-    """A normal run folder (verdicts, metrics, run.json), marked as scored from lm-eval."""
+    """A normal run folder (samples, completions, verdicts, metrics, run.json), marked as
+    scored from lm-eval."""
     from ..results import write_score_run
 
-    write_score_run(out, result)
-    run_file = Path(out) / "run.json"
-    run = json.loads(run_file.read_text(encoding="utf-8"))
     docs = [d for d, _ in read_lmeval_samples(samples_path)]
-    run["source"] = "lm-eval"
-    run["lmeval"] = {
+    write_score_run(out, result, lmeval={
         "samples": {"path": str(samples_path), "sha256": sha256_file(samples_path)},
         "task": f"{TASK_PREFIX}{result.task.name}",
         "reasoning_parser": sorted({d.get("reasoning_parser") for d in docs} - {None}),
         "logged_data": sorted({d.get("data") for d in docs} - {None}),
-    }
-    atomic_write_json(run_file, run)
+    })
