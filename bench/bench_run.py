@@ -45,6 +45,10 @@ MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "7"))
 TARGET = 1.05
 ENGINE_ARGS = {"enable_prefix_caching": False}
+# The started runner is lent to ``execute`` by ``tests.support.models.LentRunner``, the same
+# wrapper the vLLM tests use; the repository root goes on sys.path so ``tests`` imports.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def load_prompts():
@@ -57,30 +61,12 @@ def load_prompts():
     return "ifeval", str(SHARED_IFEVAL), load_task("ifeval", data=SHARED_IFEVAL).limit(N_PROMPTS)
 
 
-class Lent:
-    """A started runner lent to ``execute`` (which would otherwise start its own)."""
-
-    def __init__(self, runner: Any):
-        self.runner, self.name = runner, runner.name
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def generate(self, requests, chunk_size):
-        return self.runner.generate(requests, chunk_size)
-
-    def describe(self) -> dict[str, Any]:
-        return self.runner.describe()
-
-
 def main() -> int:
     from ifharness import models
     from ifharness.run import RunConfig, build_requests, default_chunk_size, execute
     from ifharness.runners.base import SamplingSettings
     from ifharness.runners.vllm import VLLMOptions, VLLMRunner, replica_envs, vllm_version
+    from tests.support.models import LentRunner
 
     if vllm_version() is None:
         print("skipped: vLLM is not installed (make install)")
@@ -119,7 +105,7 @@ def main() -> int:
     cfg: dict[str, Any] = {
         "model": model_arg, "task": task_name, "data": data, "limit": N_PROMPTS,
         "max_tokens": MAX_TOKENS, "temperature": 0.0, "top_p": 1.0, "stop": [], "seed": 0,
-        "reasoning_parser": "none", "chunk_size": chunk_size, "schedule": "stream",
+        "reasoning_parser": "none", "chunk_size": chunk_size, "options": {"schedule": "stream"},
         "engine_args": dict(ENGINE_ARGS)}
     bare_s, drive_s, execute_s = [], [], []
     tokens = 0
@@ -130,7 +116,7 @@ def main() -> int:
     def harness_once(out: Path) -> None:
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
-        outcome = execute(RunConfig(out=str(out), **cfg), lambda *a: Lent(runner))
+        outcome = execute(RunConfig(out=str(out), **cfg), lambda *a: LentRunner(runner))
         execute_s.append(time.perf_counter() - started)
         drive_s.append(outcome.stats.seconds)
         after = resource.getrusage(resource.RUSAGE_SELF)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import IfharnessError
+
+if TYPE_CHECKING:
+    from .run import RunConfig
+    from .runners.registry import BackendOptions
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -36,7 +41,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     write_score_run(args.out, result, responses=args.responses)
     print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}")
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
-    print(f"\nwrote {args.out}/verdicts.jsonl, metrics.json, run.json")
+    print(f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json")
     return 0
 
 
@@ -53,7 +58,7 @@ def _score_from_lmeval(args: argparse.Namespace) -> int:
     print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}, "
           f"answers from lm-eval {args.from_lmeval}")
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
-    print(f"\nwrote {args.out}/verdicts.jsonl, metrics.json, run.json")
+    print(f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json")
     return 0
 
 
@@ -67,10 +72,16 @@ def _cmd_lmeval_path(args: argparse.Namespace) -> int:
 def _cmd_constraints(args: argparse.Namespace) -> int:
     from ifharness.verifiers import load_all
 
-    rows = [c for c in load_all().values() if not args.suite or c.suite == args.suite]
-    if args.json:
-        print(json.dumps({c.id: {"suite": c.suite, "kwargs": c.kwargs_schema,
-                                 "instruction": c.instruction} for c in rows}, indent=2))
+    registry = load_all()
+    if args.suite:
+        registry.require_suite(args.suite)  # an unknown suite: main() prints the KeyError
+    rows = [c for c in registry.values() if not args.suite or c.suite == args.suite]
+    if args.json:  # {suite: {id: …}}: an id is unique within its suite only
+        by_suite: dict[str, dict[str, object]] = {}
+        for c in sorted(rows, key=lambda c: (c.suite, c.id)):
+            by_suite.setdefault(c.suite, {})[c.id] = {
+                "kwargs": c.kwargs_schema, "instruction": c.instruction}
+        print(json.dumps(by_suite, indent=2))
         return 0
     for c in sorted(rows, key=lambda c: (c.suite, c.id)):
         print(f"{c.suite:<7} {c.id:<50} {c.signature}")
@@ -83,7 +94,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     from .scoring import judge
 
-    c = get(args.id)
+    c = get(args.id, args.suite)
     try:
         kwargs = json.loads(args.kwargs)
     except json.JSONDecodeError as e:
@@ -101,8 +112,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         bound = c.bind(kwargs)
     except KwargsError as e:
         raise IfharnessError(str(e)) from None
-    verdict = judge([(c.id, bound)], text, Text("").profile)
-    out = {"id": c.id, "kwargs": bound, "strict": verdict["strict"][0], "loose": verdict["loose"][0]}
+    verdict = judge([(c.id, bound)], text, Text("").profile, c.suite)
+    out = {"id": c.id, "suite": c.suite, "kwargs": bound, "strict": verdict["strict"][0],
+           "loose": verdict["loose"][0]}
     if "unscorable" in verdict:
         out["unscorable"] = verdict["unscorable"]["0"]
     print(json.dumps(out, ensure_ascii=False))
@@ -118,12 +130,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_runs, to_markdown, to_text
     from .files import atomic_write_json, atomic_write_text
-    from .rundata import load_run
-    from .stats import METRICS
+    from .rundir import load_run
 
     a, b = load_run(args.a), load_run(args.b)
     try:
-        result = compare_runs(a, b, args.metric or METRICS, args.mode, args.n_resamples,
+        result = compare_runs(a, b, args.metric or None, args.mode, args.n_resamples,
                               args.seed, args.alpha)
     except ValueError as e:
         raise IfharnessError(str(e)) from None
@@ -155,8 +166,9 @@ def _add_bootstrap_args(p: argparse.ArgumentParser) -> None:
 
 def _add_analysis_commands(sub) -> None:
     """leaderboard, compare, gate, report: the stages that read run folders back."""
-    metrics = ("prompt_level_strict_acc, inst_level_strict_acc, prompt_level_loose_acc, "
-               "inst_level_loose_acc, ifeval_mean, mean4")
+    from .metrics import metric_names
+
+    metrics = ", ".join(metric_names())
     lb = sub.add_parser("leaderboard", help="one table across run folders (md, csv, html, json)")
     lb.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_GLOB",
                     help="run folders, globs (quote them), or folders holding run folders")
@@ -236,12 +248,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         model=args.model, task=args.task, data=args.data, profile=args.profile,
         backend=args.backend, limit=args.limit, out=args.out, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, stop=args.stop, seed=args.seed,
-        n=args.n, chunk_size=args.chunk_size, tensor_parallel=args.tensor_parallel,
-        data_parallel=args.data_parallel, distributed_backend=args.distributed_backend,
-        schedule=args.schedule, system_prompt=args.system_prompt, chat_template=args.chat_template,
-        chat_template_kwargs=template_kwargs, reasoning_parser=args.reasoning_parser,
-        engine_args=engine_args, overwrite=args.overwrite, processes=args.processes,
-        **_backend_options(args),
+        n=args.n, chunk_size=args.chunk_size, system_prompt=args.system_prompt,
+        chat_template=args.chat_template, chat_template_kwargs=template_kwargs,
+        reasoning_parser=args.reasoning_parser, engine_args=engine_args,
+        overwrite=args.overwrite, processes=args.processes, options=_backend_options(args),
     )
     many = _model_list(args)
     if many is not None:
@@ -253,8 +263,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
               "to resume", file=sys.stderr)
         return 130
     run = outcome.run
-    print(f"model {run['model']['name']} · task {run['task']} ({run['data']}) · "
-          f"{run['n_samples']} samples · {outcome.stats.generated} generated now, "
+    print(f"model {run.model_name} · task {run.task} ({run.data}) · "
+          f"{run.n_samples} samples · {outcome.stats.generated} generated now, "
           f"{outcome.stats.skipped} resumed")
     print(metrics_table(outcome.result.metrics,
                         "per_constraint" if args.per_constraint else "per_family"))
@@ -262,19 +272,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _incomplete_exit(outcome)
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, object]:
-    """The openai / hf / replay settings of ``run`` as RunConfig fields."""
-    return {"base_url": args.base_url, "api_key_env": args.api_key_env,
-            "concurrency": args.concurrency, "request_timeout": args.request_timeout,
-            "max_retries": args.max_retries, "retry_backoff": args.retry_backoff,
-            "request_seed": not args.no_request_seed, "device": args.device,
-            "batch_size": args.batch_size, "responses": args.responses}
+def _backend_options(args: argparse.Namespace) -> BackendOptions:
+    """The chosen backend's options from its flags (a flag of another backend is an error)."""
+    from .runners.registry import options_from_args
+
+    return options_from_args(args, args.backend)
 
 
 def _incomplete_exit(outcome) -> int:
     """Exit 3 when samples failed (failed.jsonl): scored, but not a complete run."""
-    if outcome.run.get("status") == "incomplete":
-        print(f"incomplete: {outcome.run.get('error')}", file=sys.stderr)
+    if outcome.run.status == "incomplete":
+        print(f"incomplete: {outcome.run.error}", file=sys.stderr)
         return 3
     return 0
 
@@ -302,7 +310,7 @@ def _model_list(args: argparse.Namespace) -> list[str] | None:
     return names
 
 
-def _run_models(cfg, names: list[str], args: argparse.Namespace) -> int:
+def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> int:
     """The same task over several models, one run folder each (``--out`` is their parent).
 
     A model that fails (unknown to the server, say) is reported and the next one runs; an
@@ -313,7 +321,8 @@ def _run_models(cfg, names: list[str], args: argparse.Namespace) -> int:
     from .report_text import metrics_table
     from .run import _slug, execute
 
-    worst, summary = 0, []
+    worst = 0
+    summary: list[tuple[str, str, Path | None]] = []
     for name in names:
         out = str(Path(cfg.out) / _slug(name)) if cfg.out else None
         one = dataclasses.replace(cfg, model=name, out=out)
@@ -332,7 +341,7 @@ def _run_models(cfg, names: list[str], args: argparse.Namespace) -> int:
             continue
         code = _incomplete_exit(outcome)
         worst = max(worst, code)
-        summary.append((name, outcome.run["status"], outcome.folder))
+        summary.append((name, outcome.run.status, outcome.folder))
         print(f"\n{name}: {outcome.folder}")
         print(metrics_table(outcome.result.metrics,
                             "per_constraint" if args.per_constraint else "per_family"))
@@ -344,6 +353,7 @@ def _run_models(cfg, names: list[str], args: argparse.Namespace) -> int:
 
 def _add_run_command(sub) -> None:
     from .reasoning import names as parser_names
+    from .runners.registry import DEFAULT_BACKEND, add_backend_arguments, all_backends
 
     r = sub.add_parser(
         "run", help="generate answers with a model (vLLM), resumably, and score them",
@@ -360,9 +370,11 @@ def _add_run_command(sub) -> None:
                    "(default: default)")
     r.add_argument("--data", help="local JSONL of the task's prompts (instead of its source)")
     r.add_argument("--profile", help="scoring profile (default: the task's)")
-    r.add_argument("--backend", default="vllm", choices=("vllm", "openai", "hf", "replay"),
-                   help="vllm: offline engine (default); openai: an OpenAI-compatible server "
-                   "(--base-url); hf: transformers; replay: answers from --responses")
+    backends = all_backends()
+    r.add_argument("--backend", default=DEFAULT_BACKEND, choices=[b.name for b in backends],
+                   help="; ".join(f"{b.name}: {b.summary}" if b.summary else b.name
+                                  for b in backends) + f" (default {DEFAULT_BACKEND}); each "
+                   "backend's own flags are in its group below")
     r.add_argument("--limit", type=int, help="only the first N samples")
     r.add_argument("--out", help="run folder (default: results/<model>__<task>)")
     g = r.add_argument_group("sampling (defaults: the task's generation settings)")
@@ -390,38 +402,11 @@ def _add_run_command(sub) -> None:
     e.add_argument("--chunk-size", type=int, help="answers per checkpoint (one fsynced "
                    "append), and prompts per LLM.chat call with --schedule chunk "
                    "(default: 64 on vLLM's CPU build, 512 otherwise)")
-    e.add_argument("--schedule", choices=("stream", "chunk"), default="stream",
-                   help="stream: keep the engine full and write every chunk-size answers "
-                   "(default); chunk: one LLM.chat per chunk, finished before the next")
-    e.add_argument("--tensor-parallel", type=int, default=1, help="devices per engine")
-    e.add_argument("--data-parallel", type=int, default=1,
-                   help="engine replicas, each on its own devices, sharing the prompts")
-    e.add_argument("--distributed-backend", choices=("mp", "ray"),
-                   help="vLLM executor; ray lets tensor parallelism span a Ray cluster")
     e.add_argument("--max-model-len", type=int, help="context length the engine plans for")
     e.add_argument("--engine-arg", action="append", type=_engine_arg, metavar="KEY=VALUE",
                    help="any other vllm.LLM keyword argument, VALUE as JSON when it parses "
                    "(repeatable), e.g. --engine-arg gpu_memory_utilization=0.8")
-    o = r.add_argument_group("openai backend (any OpenAI-compatible chat-completions server)")
-    o.add_argument("--base-url", help="e.g. http://127.0.0.1:8000/v1")
-    o.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the "
-                   "API key (default: OPENAI_API_KEY when set, else no key); the key itself "
-                   "is never written anywhere")
-    o.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    o.add_argument("--request-timeout", type=float, default=600.0,
-                   help="seconds for one attempt of one request, whole (default 600)")
-    o.add_argument("--max-retries", type=int, default=6, help="retries of a request on 429, "
-                   "5xx, timeouts and broken connections (default 6)")
-    o.add_argument("--retry-backoff", type=float, default=1.0, help="first retry wait in "
-                   "seconds, doubled each retry, jittered; Retry-After wins (default 1)")
-    o.add_argument("--no-request-seed", action="store_true", help="send no per-request seed "
-                   "when sampling (vLLM's CPU server cannot take one)")
-    h = r.add_argument_group("hf backend (transformers)")
-    h.add_argument("--device", help="cpu, cuda, cuda:1, … (default: cuda when available)")
-    h.add_argument("--batch-size", type=int, default=8, help="conversations per generate call")
-    rp = r.add_argument_group("replay backend")
-    rp.add_argument("--responses", metavar="FILE", help="JSONL of answers (key or prompt, "
-                    "response, optional reasoning), as for `ifharness score`")
+    add_backend_arguments(r)
     r.add_argument("--overwrite", action="store_true",
                    help="start over in a run folder made with other settings")
     r.add_argument("--processes", type=int, default=1, help="scoring processes")
@@ -448,14 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_score)
 
     c = sub.add_parser("constraints", help="list every registered constraint and its kwargs")
-    c.add_argument("--suite", help="only this suite (ifeval, ifbench)")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--suite", help="only this suite (the first column of the listing)")
+    c.add_argument("--json", action="store_true", help="as {suite: {id: {kwargs, instruction}}}")
     c.set_defaults(func=_cmd_constraints)
 
     v = sub.add_parser("verify", help="check one constraint on one text (exit 0 when followed)")
     v.add_argument("id", help="constraint id, e.g. length_constraints:number_words")
     v.add_argument("text", help="the text, a file path, or - for standard input")
     v.add_argument("--kwargs", default="{}", help="the constraint's kwargs as a JSON object")
+    v.add_argument("--suite", help="the suite to look the id up in (needed when several "
+                   "suites define it)")
     v.set_defaults(func=_cmd_verify)
     _add_run_command(sub)
     _add_analysis_commands(sub)

@@ -18,9 +18,11 @@ The run folder (default ``results/<model>__<task>``) holds:
   with failures is scored (the failed samples count as not followed and are listed in
   ``metrics["missing"]``) and marked ``status: incomplete``, never ``complete``.
 
-Backends (``--backend``): ``vllm`` (offline engine), ``openai`` (any OpenAI-compatible
-server, ``--base-url``; ``--model`` is the name the server knows), ``hf`` (transformers),
-``replay`` (answers from ``--responses FILE``, scored as ``ifharness score`` would).
+Backends (``--backend``) come from ``runners.registry``: ``vllm`` (offline engine), ``openai``
+(any OpenAI-compatible server, ``--base-url``; ``--model`` is the name the server knows),
+``hf`` (transformers), ``replay`` (answers from ``--responses FILE``, scored as ``ifharness
+score`` would), and any an installed package registers. Each brings its options model
+(``RunConfig.options``), which is also its section of ``run.json``.
 
 Resuming is running the same command again. Whatever changes the answers (model, chat
 template, task data, sampling, seed, system prompt, template kwargs, reasoning parser) is
@@ -31,33 +33,23 @@ attempts: they decide how the work is cut, not what the answers are.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import os
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .scoring import ScoreResult
 
 from . import models, reasoning
-from .errors import IfharnessError
-from .files import atomic_write_json
+from .errors import DataError, IfharnessError
+from .files import now_utc
 from .loader import Task, load_task
-from .runners.base import (
-    CompletionStore,
-    DriveStats,
-    FolderLock,
-    Progress,
-    Request,
-    Runner,
-    SamplingSettings,
-    drive,
-)
+from .rundir import COMPLETIONS, RunFolder, RunInfo, RunStatus
+from .runners.base import DriveStats, Progress, Request, Runner, SamplingSettings, drive
+from .runners.registry import DEFAULT_BACKEND, BackendOptions, get_backend
 
-RUN_FILES = ("run.json", "completions.jsonl", "verdicts.jsonl", "metrics.json", "failed.jsonl")
-BACKENDS = ("vllm", "openai", "hf", "replay")
 CPU_CHUNK, GPU_CHUNK = 64, 512
 
 
@@ -67,7 +59,7 @@ class RunConfig:
     task: str = "default"
     data: str | None = None
     profile: str | None = None
-    backend: str = "vllm"
+    backend: str = DEFAULT_BACKEND
     limit: int | None = None
     out: str | None = None
     max_tokens: int | None = None  # None: the task's generation settings
@@ -77,10 +69,6 @@ class RunConfig:
     seed: int = 0
     n: int = 1
     chunk_size: int | None = None  # None: 64 on vLLM's CPU build, 512 otherwise
-    tensor_parallel: int = 1
-    data_parallel: int = 1
-    distributed_backend: str | None = None
-    schedule: str = "stream"  # "stream" (engine kept full) or "chunk" (LLM.chat per chunk)
     system_prompt: str | None = None
     chat_template: str | None = None  # a file with a Jinja chat template
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -88,38 +76,32 @@ class RunConfig:
     engine_args: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     processes: int = 1  # scoring processes
-    # openai backend
-    base_url: str | None = None
-    api_key_env: str | None = None  # the *name* of the variable holding the key
-    concurrency: int = 8
-    request_timeout: float = 600.0
-    max_retries: int = 6
-    retry_backoff: float = 1.0  # first backoff, seconds (doubles per attempt, jittered)
-    request_seed: bool = True
-    # hf backend
-    device: str | None = None  # None: cuda when available, else cpu
-    batch_size: int = 8
-    # replay backend
-    responses: str | None = None
+    # the backend's own settings: its options model, or a mapping of them, or None for its
+    # defaults; validated here (an unknown backend or a bad value stops the run at once)
+    options: BackendOptions | Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.options = get_backend(self.backend).parse_options(self.options)
+
+    @property
+    def backend_options(self) -> BackendOptions:
+        return get_backend(self.backend).parse_options(self.options)
 
 
 @dataclass
 class RunOutcome:
     folder: Path
-    result: Any  # scoring.ScoreResult
+    result: ScoreResult
     stats: DriveStats
-    run: dict[str, Any]
+    run: RunInfo
 
 
 RunnerFactory = Callable[[RunConfig, models.ModelRef, reasoning.Parser], Runner]
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def validate(cfg: RunConfig) -> None:
-    """Reject impossible settings before anything is loaded or written."""
+    """Reject impossible settings before anything is loaded or written (the backend's own
+    were validated by its options model when the config was made)."""
     if cfg.limit is not None and cfg.limit < 1:
         raise IfharnessError(f"--limit must be at least 1 (got {cfg.limit}); leave it out to "
                              "run every sample")
@@ -132,23 +114,6 @@ def validate(cfg: RunConfig) -> None:
         (cfg.temperature is None or cfg.temperature >= 0,
          f"--temperature must be 0 or more (got {cfg.temperature})"),
         (cfg.top_p is None or 0 < cfg.top_p <= 1, f"--top-p must be in (0, 1] (got {cfg.top_p})"),
-        (cfg.tensor_parallel >= 1, "--tensor-parallel must be at least 1"),
-        (cfg.data_parallel >= 1, "--data-parallel must be at least 1"),
-        (cfg.backend in BACKENDS,
-         f"unknown backend {cfg.backend!r}: the runners are {', '.join(BACKENDS)}"),
-        (cfg.backend != "openai" or bool(cfg.base_url),
-         "--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)"),
-        (cfg.backend != "openai" or bool(cfg.model),
-         "--backend openai needs --model: the model's name on the server (GET /models)"),
-        (cfg.backend != "replay" or bool(cfg.responses),
-         "--backend replay needs --responses FILE.jsonl"),
-        (cfg.backend != "replay" or not cfg.responses or Path(cfg.responses).expanduser().is_file(),
-         f"--responses {cfg.responses}: no such file"),
-        (cfg.concurrency >= 1, f"--concurrency must be at least 1 (got {cfg.concurrency})"),
-        (cfg.request_timeout > 0, "--request-timeout must be more than 0 seconds"),
-        (cfg.max_retries >= 0, "--max-retries must be 0 or more"),
-        (cfg.batch_size >= 1, f"--batch-size must be at least 1 (got {cfg.batch_size})"),
-        (cfg.schedule in ("stream", "chunk"), "--schedule must be stream or chunk"),
     ]
     for ok, message in checks:
         if not ok:
@@ -213,231 +178,115 @@ def identity(model: models.ModelRef, task: Task, sampling: SamplingSettings, cfg
         "system_prompt": cfg.system_prompt,
         "chat_template_kwargs": cfg.chat_template_kwargs,
         "reasoning_parser": parser.name,
-        # other backends only, so that folders made by the vllm runner still resume
-        **({"backend": cfg.backend} if cfg.backend != "vllm" else {}),
-        **({"responses_sha256": model.details.get("sha256")} if cfg.backend == "replay" else {}),
+        # what the backend adds (vllm: nothing, so that its older folders still resume)
+        **get_backend(cfg.backend).identity_of(cfg.backend_options, model),
     }
 
 
-def _check_folder(folder: Path, ident: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+def _check_folder(folder: RunFolder, ident: dict[str, Any], overwrite: bool) -> RunInfo | None:
     """The previous run.json when the folder may be resumed; None for a fresh start."""
-    run_json = folder / "run.json"
     if overwrite:
-        for name in RUN_FILES:
-            (folder / name).unlink(missing_ok=True)
+        folder.clear()
         return None
-    if not run_json.is_file():
-        if (folder / "completions.jsonl").exists():
+    try:
+        previous = folder.read_run()
+    except DataError as e:
+        raise IfharnessError(f"{e}; pass --overwrite to start over") from None
+    if previous is None:
+        if folder.file(COMPLETIONS).exists():
             raise IfharnessError(
-                f"{folder} holds a completions.jsonl but no run.json, so its settings are "
+                f"{folder.path} holds a completions.jsonl but no run.json, so its settings are "
                 "unknown; pass another --out, or --overwrite to start over"
             )
         return None
-    try:
-        previous = json.loads(run_json.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IfharnessError(f"{run_json} is unreadable ({e}); pass --overwrite to start over") from None
-    before = previous.get("identity")
-    if not isinstance(before, dict):
-        raise IfharnessError(f"{folder} was not made by `ifharness run` (its run.json has no "
-                             "identity); pass another --out, or --overwrite")
+    before = previous.identity
+    if previous.kind != "run" or not isinstance(before, dict):
+        raise IfharnessError(f"{folder.path} was not made by `ifharness run` (its run.json has "
+                             "no identity); pass another --out, or --overwrite")
     changed = [k for k in sorted(set(ident) | set(before)) if ident.get(k) != before.get(k)]
     if changed:
         detail = "; ".join(f"{k}: {before.get(k)!r} then, {ident.get(k)!r} now" for k in changed)
         raise IfharnessError(
-            f"{folder} holds a run with other settings ({detail}). Resuming would mix answers; "
-            "pass another --out, or --overwrite to start over"
+            f"{folder.path} holds a run with other settings ({detail}). Resuming would mix "
+            "answers; pass another --out, or --overwrite to start over"
         )
     return previous
-
-
-def _vllm_factory(cfg: RunConfig, model: models.ModelRef, parser: reasoning.Parser) -> Runner:
-    from .runners.vllm import VLLMOptions, VLLMRunner
-
-    template_override = model.chat_template if cfg.chat_template else None
-    return VLLMRunner(VLLMOptions(
-        model=model.path, tensor_parallel=cfg.tensor_parallel, data_parallel=cfg.data_parallel,
-        seed=cfg.seed, chat_template=template_override,
-        chat_template_kwargs=dict(cfg.chat_template_kwargs),
-        distributed_backend=cfg.distributed_backend, engine_args=dict(cfg.engine_args),
-        reasoning=parser, schedule=cfg.schedule,
-    ))
-
-
-def _openai_factory(cfg: RunConfig, model: models.ModelRef, parser: reasoning.Parser) -> Runner:
-    from .runners.openai import OpenAIOptions, OpenAIRunner
-
-    return OpenAIRunner(OpenAIOptions(
-        base_url=cfg.base_url or "", model=model.path, api_key_env=cfg.api_key_env,
-        concurrency=cfg.concurrency, request_timeout_s=cfg.request_timeout,
-        max_retries=cfg.max_retries, backoff_base_s=cfg.retry_backoff,
-        request_seed=cfg.request_seed, chat_template_kwargs=dict(cfg.chat_template_kwargs),
-        extra_body={k: v for k, v in cfg.engine_args.items() if k != "max_model_len"},
-        reasoning=parser,
-    ))
-
-
-def _hf_factory(cfg: RunConfig, model: models.ModelRef, parser: reasoning.Parser) -> Runner:
-    from .runners.hf import HFOptions, HFRunner
-
-    return HFRunner(HFOptions(
-        model=model.path, device=cfg.device, batch_size=cfg.batch_size, seed=cfg.seed,
-        chat_template=model.chat_template if cfg.chat_template else None,
-        chat_template_kwargs=dict(cfg.chat_template_kwargs),
-        model_kwargs={k: v for k, v in cfg.engine_args.items() if k != "max_model_len"},
-        reasoning=parser,
-    ))
-
-
-def _replay_factory(cfg: RunConfig, model: models.ModelRef, parser: reasoning.Parser) -> Runner:
-    from .runners.replay import ReplayRunner
-
-    return ReplayRunner(cfg.responses or "", parser)
-
-
-FACTORIES: dict[str, RunnerFactory] = {"vllm": _vllm_factory, "openai": _openai_factory,
-                                       "hf": _hf_factory, "replay": _replay_factory}
 
 
 def resolve_model(cfg: RunConfig) -> models.ModelRef:
     """What ``--model`` names, for the backend: a folder or hub id (vllm, hf), a name on the
     server (openai: nothing local to check), or the responses file (replay)."""
-    if cfg.backend == "openai":
-        name = cfg.model or ""
-        return models.ModelRef(name.rstrip("/").split("/")[-1] or name, name, "server", None,
-                               {"base_url": (cfg.base_url or "").rstrip("/")})
-    if cfg.backend == "replay":
-        from .runners.replay import describe_file
-
-        return describe_file(cfg.responses or "", cfg.model)
-    return models.resolve(cfg.model, cfg.chat_template)
+    return get_backend(cfg.backend).model_ref(cfg.backend_options, cfg.model, cfg.chat_template)
 
 
-def _failed_rows(folder: Path) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for row in read_completions(folder / "failed.jsonl"):
-        rows[str(row.get("key"))] = row
-    return rows
+def parser_for(cfg: RunConfig, model: models.ModelRef) -> reasoning.Parser:
+    """``--reasoning-parser``; ``auto`` is the backend's choice (replay: none), else the
+    model family's."""
+    default = get_backend(cfg.backend).default_parser
+    if cfg.reasoning_parser == "auto" and default is not None:
+        return reasoning.get(default)
+    return reasoning.for_model(model.family_hint, cfg.reasoning_parser)
 
 
-def drive_recording_failures(runner: Runner, requests: list[Request], store: CompletionStore,
-                             chunk_size: int, progress: Progress, folder: Path) -> DriveStats:
-    """``drive`` for runners that may give up on single requests (``runner.on_failure``).
-
-    A failure is appended to ``failed.jsonl`` as it happens (fsynced), and its key is no
-    longer expected back from the runner. At the end the file is rewritten to hold only the
-    samples that are still not in ``completions.jsonl``, or removed when there are none.
-    Nothing about a failure goes into ``completions.jsonl``: resuming retries it.
-    """
-    from .files import atomic_write_text, dumps_line
-    from .runners.base import _check_chunk
-
-    failed_path = folder / "failed.jsonl"
-    failed = _failed_rows(folder)
-    failed_now: set[str] = set()
-
-    def record(failure: Any) -> None:
-        row = {**failure.to_row(), "at": _now()}
-        failed[str(failure.key)] = row
-        failed_now.add(str(failure.key))
-        with open(failed_path, "a", encoding="utf-8") as f:
-            f.write(dumps_line(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    runner.on_failure = record  # type: ignore[attr-defined]
-    todo = [r for r in requests if str(r.key) not in store.done]
-    wanted = {str(r.key): r.sampling.n for r in todo}
-    stats = DriveStats(len(requests), len(requests) - len(todo), 0, 0, 0.0)
-    started = time.monotonic()
-    progress.restart_clock()
-    try:
-        if todo:
-            for completions in runner.generate(todo, chunk_size):
-                _check_chunk(completions, wanted)
-                store.append(completions)
-                keys = {str(c.key) for c in completions}
-                for k in keys:
-                    wanted.pop(k)
-                n_tokens = sum(c.n_tokens for c in completions)
-                stats.generated += len(keys)
-                stats.tokens += n_tokens
-                progress.advance(len(keys), n_tokens)
-            progress.finish()
-        missing = [k for k in wanted if k not in failed_now]
-        if missing:
-            raise IfharnessError(f"runner {runner.name} returned no completion for keys "
-                                 f"{', '.join(missing[:5])}")
-    finally:
-        stats.seconds = time.monotonic() - started
-        still = [row for k, row in failed.items() if k not in store.done]
-        if still:
-            atomic_write_text(failed_path, "".join(dumps_line(r) + "\n" for r in still))
-        else:
-            failed_path.unlink(missing_ok=True)
-    return stats
+def registered_factory(cfg: RunConfig) -> RunnerFactory:
+    """The backend's factory, once it said it can run here (``require``)."""
+    backend = get_backend(cfg.backend)
+    backend.check_available()
+    options = backend.parse_options(cfg.options)
+    return lambda run, model, parser: backend.make_runner(options, run, model, parser)
 
 
 def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
             log: TextIO | None = None) -> RunOutcome:
     """Generate what is missing in the run folder, score everything, mark it complete."""
-    from .results import run_provenance
+    from .results import sample_rows, task_record
 
     log = log or sys.stderr
     validate(cfg)
     if runner_factory is None:
-        if cfg.backend == "vllm":
-            from .runners.vllm import require_vllm
-
-            require_vllm()
-        runner_factory = FACTORIES[cfg.backend]
+        runner_factory = registered_factory(cfg)
     task = load_task(cfg.task, data=cfg.data, profile=cfg.profile).limit(cfg.limit)
     sampling = sampling_for(cfg, task)
     model = resolve_model(cfg)
-    parser = reasoning.for_model(model.family_hint, cfg.reasoning_parser)
-    if cfg.backend == "replay" and cfg.reasoning_parser == "auto":
-        parser = reasoning.get("none")  # as `ifharness score`: the rows are scored as written
+    parser = parser_for(cfg, model)
     chunk_size = cfg.chunk_size or default_chunk_size()
-    folder = Path(cfg.out) if cfg.out else Path("results") / f"{_slug(model.name)}__{_slug(task.name)}"
+    folder = RunFolder(cfg.out if cfg.out else
+                       Path("results") / f"{_slug(model.name)}__{_slug(task.name)}")
     ident = identity(model, task, sampling, cfg, parser)
     requests = build_requests(task, sampling, cfg.system_prompt)
 
-    with FolderLock(folder):
+    with folder.lock():
         previous = _check_folder(folder, ident, cfg.overwrite)
-        store = CompletionStore(folder / "completions.jsonl", sampling.n)
+        store = folder.completion_store(sampling.n)
         resumed = store.resume()
-        run: dict[str, Any] = {
-            "kind": "run",
-            "status": "running",
-            **run_provenance(task),
-            "metric": task.spec.metric,
-            "limit": cfg.limit,
-            "model": model.to_json(),
-            "chat_template_sha256": model.chat_template_sha256,
-            "sampling": sampling.to_json(),
-            "seed": cfg.seed,
-            "system_prompt": cfg.system_prompt,
-            "chat_template_kwargs": cfg.chat_template_kwargs,
-            "reasoning_parser": {"name": parser.name, "description": parser.description,
-                                 "choice": cfg.reasoning_parser},
-            "backend": {"name": cfg.backend, **_backend_settings(cfg), "chunk_size": chunk_size, "schedule": cfg.schedule,
-                        "tensor_parallel": cfg.tensor_parallel,
-                        "data_parallel": cfg.data_parallel,
-                        "distributed_backend": cfg.distributed_backend,
-                        "engine_args": cfg.engine_args},
-            "engine": (previous or {}).get("engine"),
-            "identity": ident,
-            "started": (previous or {}).get("started") or _now(),
-            "sessions": list((previous or {}).get("sessions") or []),
-        }
-        session: dict[str, Any] = {"started": _now(), "resumed_samples": len(resumed.done),
+        run = RunInfo(
+            kind="run",
+            status="running",
+            **task_record(task, generation_stack=True),
+            limit=cfg.limit,
+            model=model.to_json(),
+            chat_template_sha256=model.chat_template_sha256,
+            sampling=sampling.to_json(),
+            seed=cfg.seed,
+            system_prompt=cfg.system_prompt,
+            chat_template_kwargs=cfg.chat_template_kwargs,
+            reasoning_parser={"name": parser.name, "description": parser.description,
+                              "choice": cfg.reasoning_parser},
+            backend={"name": cfg.backend, **cfg.backend_options.to_json(),
+                     "chunk_size": chunk_size, "engine_args": cfg.engine_args},
+            engine=previous.engine if previous else None,
+            identity=ident,
+            started=(previous.started if previous else None) or now_utc(),
+            sessions=list(previous.sessions) if previous else [],
+        )
+        session: dict[str, Any] = {"started": now_utc(), "resumed_samples": len(resumed.done),
                                    "dropped_lines": resumed.dropped_lines}
-        run["sessions"].append(session)
-        atomic_write_json(folder / "run.json", run)
+        run.sessions.append(session)
+        folder.write_run(run)
         wanted = {str(r.key) for r in requests}
         already = len(wanted & resumed.done)
         if already:
-            print(f"resuming {folder}: {already}/{len(requests)} samples already generated"
+            print(f"resuming {folder.path}: {already}/{len(requests)} samples already generated"
                   + (f" ({resumed.dropped_lines} torn line(s) dropped)" if resumed.dropped_lines else ""),
                   file=log)
         stats = DriveStats(len(requests), already, 0, 0, 0.0)
@@ -448,19 +297,20 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
                     print(f"loading {model.name} ({model.path}) with {runner.name}…", file=log,
                           flush=True)
                     runner.start()
-                    run["engine"] = runner.describe()
-                    atomic_write_json(folder / "run.json", run)
+                    run.engine = runner.describe()
+                    folder.write_run(run)
                     progress = Progress(total=len(requests), done=already, stream=log)
-                    if hasattr(runner, "on_failure"):  # may give up on single samples
-                        stats = drive_recording_failures(runner, requests, store, chunk_size,
-                                                         progress, folder)
-                    else:
-                        stats = drive(runner, requests, store, chunk_size, progress)
+                    try:
+                        stats = drive(runner, requests, store, chunk_size, progress,
+                                      failures=folder)
+                    finally:  # failed.jsonl keeps only what is still not generated
+                        folder.settle_failures(store.done)
                 finally:
                     runner.close()
             session.update(generated=stats.generated, tokens=stats.tokens,
                            seconds=round(stats.seconds, 3))
-            result = score_completions(task, store.path, sampling.n, cfg.processes)
+            result = score_completions(task, folder, sampling.n, cfg.processes)
+            folder.write_samples(sample_rows(task))
             result.write(folder)
         except KeyboardInterrupt:
             _stop(folder, run, session, "interrupted", "stopped by the user; run the same "
@@ -469,54 +319,35 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
         except BaseException as e:
             _stop(folder, run, session, "failed", f"{type(e).__name__}: {e}")
             raise
-        run["generation"] = _generation_summary(store.path, wanted)
-        failed = [k for k in _failed_rows(folder) if k in wanted and k not in store.done]
-        run["status"] = session["status"] = "incomplete" if failed else "complete"
+        run.generation = _generation_summary(folder, wanted)
+        failed = [k for k in folder.failed_keys() if k in wanted and k not in store.done]
+        run.status = session["status"] = "incomplete" if failed else "complete"
         if failed:
-            run["error"] = (f"{len(failed)} sample(s) failed (see failed.jsonl) and are scored "
-                            "as not followed; run the same command again to retry them")
+            run.error = (f"{len(failed)} sample(s) failed (see failed.jsonl) and are scored "
+                         "as not followed; run the same command again to retry them")
             session["failed"] = len(failed)
         else:
-            run.pop("error", None)
-        run["finished"] = session["finished"] = _now()
-        atomic_write_json(folder / "run.json", run)
-    return RunOutcome(folder, result, stats, run)
+            run.error = None
+        run.finished = session["finished"] = now_utc()
+        folder.write_run(run)
+    return RunOutcome(folder.path, result, stats, run)
 
 
-def _backend_settings(cfg: RunConfig) -> dict[str, Any]:
-    """The backend's own settings for run.json (an API key's variable name, never its value)."""
-    if cfg.backend == "openai":
-        return {"base_url": cfg.base_url, "api_key_env": cfg.api_key_env,
-                "concurrency": cfg.concurrency, "request_timeout": cfg.request_timeout,
-                "max_retries": cfg.max_retries, "retry_backoff": cfg.retry_backoff}
-    if cfg.backend == "hf":
-        return {"device": cfg.device, "batch_size": cfg.batch_size}
-    if cfg.backend == "replay":
-        return {"responses": cfg.responses}
-    return {}
-
-
-def _stop(folder: Path, run: dict[str, Any], session: dict[str, Any], status: str,
+def _stop(folder: RunFolder, run: RunInfo, session: dict[str, Any], status: RunStatus,
           message: str) -> None:
-    run["status"] = session["status"] = status
-    run["error"] = message
-    session["finished"] = _now()
-    atomic_write_json(folder / "run.json", run)
+    run.status = session["status"] = status
+    run.error = message
+    session["finished"] = now_utc()
+    folder.write_run(run)
 
 
-def read_completions(path: Path) -> list[dict[str, Any]]:
-    from .files import read_jsonl
-
-    return [row for _, row in read_jsonl(path, what="completions file")] if path.exists() else []
-
-
-def score_completions(task: Task, path: Path, n: int, processes: int = 1) -> Any:
+def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1) -> ScoreResult:
     """Score the answers on disk. With ``n`` samples per prompt every sample is scored and
     the verdict rows carry ``sample``; the metrics are then means over samples, with
     standard errors clustered by prompt (``scoring.summarize``)."""
     from .scoring import ScoreResult, score, summarize
 
-    rows = read_completions(path)
+    rows = folder.read_completions()
     if n == 1:
         return score(task, rows, processes=processes)
     per_sample = [score(task, [r for r in rows if int(r.get("sample", 0)) == i], processes)
@@ -532,8 +363,8 @@ def score_completions(task: Task, path: Path, n: int, processes: int = 1) -> Any
     return ScoreResult(task, verdicts, metrics, per_sample[0].joined)
 
 
-def _generation_summary(path: Path, wanted: set[str]) -> dict[str, Any]:
-    rows = [r for r in read_completions(path) if str(r["key"]) in wanted]
+def _generation_summary(folder: RunFolder, wanted: set[str]) -> dict[str, Any]:
+    rows = [r for r in folder.read_completions() if str(r["key"]) in wanted]
     tokens = [int(r.get("n_tokens") or 0) for r in rows]
     return {
         "completions": len(rows),

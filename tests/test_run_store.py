@@ -21,16 +21,10 @@ from ifharness.cli import main
 from ifharness.errors import IfharnessError
 from ifharness.reasoning import get as get_parser
 from ifharness.run import RunConfig, execute
-from ifharness.runners.base import (
-    Completion,
-    CompletionStore,
-    FolderLock,
-    Progress,
-    Request,
-    SamplingSettings,
-    drive,
-)
+from ifharness.rundir import CompletionStore, FolderLock
+from ifharness.runners.base import Completion, Progress, Request, SamplingSettings, drive
 from ifharness.runners.vllm import to_completions
+from tests.support.data import write_jsonl
 
 TEMPLATE = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
             "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -46,11 +40,6 @@ def prompts(n: int = 10) -> list[dict[str, Any]]:
         rows.append({"key": 100 + i, "prompt": f"Prompt {i}: write without commas.",
                      "instruction_id_list": ids, "kwargs": kwargs})
     return rows
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import read_jsonl, shared
-
 from ifharness.cli import main
+from tests.support.data import read_jsonl, shared
 
 
 def _same_scores(score_dir: Path, run_dir: Path) -> None:

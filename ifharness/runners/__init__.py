@@ -1,22 +1,32 @@
-"""Runners: requests in, completions out, chunk by chunk (see ``base``).
+"""Runners: requests in, chunks of completions and failures out (see ``base``).
 
-Backends are imported only when used, so ``import ifharness`` never pulls in vLLM or torch.
+Each backend is one module here that registers itself (``registry``); outside packages add
+theirs through the ``ifharness.backends`` entry point group. Engines are imported only when a
+run needs them, so ``import ifharness`` never pulls in vLLM, torch or httpx.
 """
 
 from __future__ import annotations
 
 from .base import (
-                   Completion,
-                   CompletionStore,
-                   DriveStats,
-                   Progress,
-                   Request,
-                   Runner,
-                   SamplingSettings,
-                   drive,
+    Chunk,
+    Completion,
+    DriveStats,
+    Failure,
+    Progress,
+    Request,
+    Runner,
+    SamplingSettings,
+    drive,
 )
 
-BACKENDS = ("vllm", "openai", "hf", "replay")
-
-__all__ = ["BACKENDS", "Completion", "CompletionStore", "DriveStats", "Progress", "Request",
-           "Runner", "SamplingSettings", "drive"]
+__all__ = [
+    "Chunk",
+    "Completion",
+    "DriveStats",
+    "Failure",
+    "Progress",
+    "Request",
+    "Runner",
+    "SamplingSettings",
+    "drive",
+]

@@ -1,35 +1,35 @@
-"""The runner protocol and the driver that makes every runner resumable.
+"""The runner protocol, what runners hand back, and the one driver that makes them resumable.
 
-A runner turns requests (sample key, messages, sampling settings) into completions (key,
-sample index, answer, reasoning, finish reason, token count), one chunk at a time. The driver
-owns the disk: each finished chunk is appended to ``completions.jsonl`` in one write, then
-flushed and fsynced, one line per completion. A run killed at any point (Ctrl-C, ``kill -9``,
-a lost machine) therefore leaves whole chunks on disk plus at most one torn last line; the
-next run with the same settings reads the file back, drops the torn line and any key whose
-samples are incomplete, and generates only what is missing. No key is ever written twice.
+A runner turns requests (sample key, messages, sampling settings) into :class:`Chunk`\\ s,
+one at a time: the completions of some requests (key, sample index, answer, reasoning,
+finish reason, token count) and the requests it gave up on (:class:`Failure`: retries spent,
+no answer in a replayed file). :func:`drive` owns what happens next: each chunk's completions
+go to a :class:`CompletionSink` in one write (the run folder's ``completions.jsonl``, flushed
+and fsynced), its failures to a :class:`FailureSink` (``failed.jsonl``). A run killed at any
+point therefore leaves whole chunks on disk; the next run with the same settings generates
+only what is missing, and retries what failed. No key is ever written twice.
 
-The file is the checkpoint: there is no separate state to get out of step with it.
+What every backend shares lives here, once: splitting the reasoning trace off a generated
+text (:func:`to_completion`) and the per-request seed (:func:`request_seed`). Backends never
+import from each other.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
+import hashlib
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
+
+from ..errors import IfharnessError
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
-from ..errors import DataError, IfharnessError
-from ..files import atomic_write_text, dumps_line
+    from ..reasoning import Parser
 
 Key = int | str
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,14 @@ class SamplingSettings:
     stop: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature,
-                "top_p": self.top_p, "seed": self.seed, "n": self.n, "stop": list(self.stop)}
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "n": self.n,
+            "stop": list(self.stop),
+        }
 
 
 @dataclass(frozen=True)
@@ -66,26 +72,78 @@ class Completion:
     raw: str | None = None  # the generated text as it came, when it differs from ``text``
 
     def to_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"key": self.key, "sample": self.index, "response": self.text,
-                               "reasoning": self.reasoning, "finish_reason": self.finish_reason,
-                               "n_tokens": self.n_tokens}
+        row: dict[str, Any] = {
+            "key": self.key,
+            "sample": self.index,
+            "response": self.text,
+            "reasoning": self.reasoning,
+            "finish_reason": self.finish_reason,
+            "n_tokens": self.n_tokens,
+        }
         if self.raw is not None and self.raw != self.text:
             row["raw"] = self.raw
         return row
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A request the runner gave up on: nothing of it is written as a completion, so running
+    the same command again asks for it again.
+
+    ``reason`` is ``failed`` when retrying may help (a server error after its retries) and
+    ``missing`` when it cannot until the input changes (a replayed file without the answer).
+    """
+
+    key: Key
+    error: str
+    attempts: int = 1
+    status: int | None = None  # the last HTTP status, for server backends
+    reason: str = "failed"
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "error": self.error,
+            "attempts": self.attempts,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Chunk:
+    """What a runner yields: whole requests, done or given up on.
+
+    Every completion of a request (all ``n`` samples) is in the same chunk, and a key is
+    either completed or failed, never both. Iterating a chunk gives its completions.
+    """
+
+    completions: list[Completion] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Completion]:
+        return iter(self.completions)
+
+    @property
+    def keys(self) -> set[str]:
+        return {str(c.key) for c in self.completions} | {str(f.key) for f in self.failures}
+
+
 class Runner(Protocol):
-    """What the driver needs from a backend (vllm now; openai, hf, replay later)."""
+    """What the driver needs from a backend."""
 
     name: str
 
     def start(self) -> None:
         """Load the model; errors here mean nothing was generated."""
 
-    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[list[Completion]]:
-        """Yield completions chunk by chunk, all ``n`` samples of a request in the same chunk.
+    def generate(
+        self, requests: Sequence[Request], chunk_size: int
+    ) -> Iterator[Chunk | Sequence[Completion]]:
+        """Yield chunks of about ``chunk_size`` requests each (see :class:`Chunk`).
 
         Chunks may come back in any order (data-parallel replicas finish when they finish).
+        A runner that never gives up on a request may yield plain lists of completions.
         """
 
     def close(self) -> None:
@@ -95,124 +153,54 @@ class Runner(Protocol):
         """Engine facts for run.json (versions, parallelism, seeding policy)."""
 
 
-def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     if size < 1:
         raise ValueError("chunk size must be at least 1")
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
-# ----------------------------------------------------------------------------- the file
+# ----------------------------------------------------------------------------- shared by runners
 
 
-@dataclass
-class Resumed:
-    rows: list[dict[str, Any]]  # kept rows, in file order
-    done: set[str]  # str(key) of every key with all its samples on disk
-    dropped_lines: int = 0  # torn or incomplete lines removed from the file
+def to_completion(
+    key: Key,
+    index: int,
+    text: str,
+    parser: Parser | None,
+    *,
+    reasoning: str | None = None,
+    finish_reason: str | None = None,
+    n_tokens: int = 0,
+) -> Completion:
+    """One generated text as a completion, its reasoning trace split off.
 
-
-class CompletionStore:
-    """``completions.jsonl``: append-only, one fsynced write per chunk, read back on resume."""
-
-    def __init__(self, path: str | Path, samples_per_key: int = 1):
-        self.path = Path(path)
-        self.samples_per_key = samples_per_key
-        self.done: set[str] = set()
-
-    def resume(self) -> Resumed:
-        """Read what a previous run left; repair the file (atomically) when it was torn."""
-        if not self.path.exists():
-            self.done = set()
-            return Resumed([], set())
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")
-        torn = 0
-        if lines and lines[-1] != b"":  # no newline at the end: the last write was cut off
-            lines = lines[:-1]
-            torn = 1
-        parsed: list[dict[str, Any]] = []
-        for lineno, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise DataError(
-                    f"{self.path}:{lineno}: not a completion line ({e}); only the last line can "
-                    "be torn by a kill. Move the file away to start this run over."
-                ) from None
-            if not isinstance(row, dict) or "key" not in row or "response" not in row:
-                raise DataError(f"{self.path}:{lineno}: a completion needs 'key' and 'response'")
-            parsed.append(row)
-        by_key: dict[str, dict[int, dict[str, Any]]] = {}
-        for row in parsed:
-            samples = by_key.setdefault(str(row["key"]), {})
-            samples.setdefault(int(row.get("sample", 0) or 0), row)
-        complete = {k for k, s in by_key.items()
-                    if set(s) >= set(range(self.samples_per_key))}
-        kept, seen = [], set()
-        for row in parsed:
-            k, i = str(row["key"]), int(row.get("sample", 0) or 0)
-            if k in complete and i < self.samples_per_key and (k, i) not in seen:
-                seen.add((k, i))
-                kept.append(row)
-        dropped = torn + len(parsed) - len(kept)
-        if dropped:
-            atomic_write_text(self.path, "".join(dumps_line(r) + "\n" for r in kept))
-        self.done = complete
-        return Resumed(kept, complete, dropped)
-
-    def append(self, completions: Sequence[Completion]) -> None:
-        """One write for the whole chunk, then fsync: a kill leaves whole lines or a torn last one."""
-        for c in completions:
-            if str(c.key) in self.done:
-                raise IfharnessError(f"runner returned key {c.key} twice; it is already in {self.path}")
-        payload = "".join(dumps_line(c.to_row()) + "\n" for c in completions).encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(payload)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.done.update(str(c.key) for c in completions)
-
-
-class FolderLock:
-    """One process per run folder: a second ``ifharness run`` on it stops with a message.
-
-    ``flock`` is dropped by the kernel when its holder dies, so a killed run never leaves a
-    stale lock behind.
+    A ``reasoning`` that came apart already (a server's ``message.reasoning``, a replayed
+    row's ``reasoning`` field) is kept as it came and the text is not parsed; otherwise
+    ``parser`` splits the text (no parser: the whole text is the answer). ``raw`` keeps the
+    text as generated whenever a trace was cut out of it.
     """
+    if reasoning is not None or parser is None:
+        return Completion(key, index, text, reasoning, finish_reason, n_tokens)
+    split = parser.split(text)
+    return Completion(
+        key,
+        index,
+        split.answer,
+        split.reasoning,
+        finish_reason,
+        n_tokens,
+        raw=text if split.reasoning is not None else None,
+    )
 
-    def __init__(self, folder: Path):
-        self.path = folder / ".lock"
-        self._fd: int | None = None
 
-    def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise IfharnessError(
-                f"run folder {self.path.parent} is in use by another ifharness process (pid "
-                f"{holder}); wait for it, or pass another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def request_seed(seed: int, key: Any, namespace: str = "") -> int:
+    """A per-request seed that depends only on the run's seed and the sample key, so a sampled
+    answer does not depend on which chunk, batch or replica it landed in. ``namespace``
+    keeps one backend's seeds apart from another's (the hf runner's are ``"hf"``)."""
+    prefix = f"{namespace}\x00" if namespace else ""
+    digest = hashlib.sha256(f"{prefix}{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 # ----------------------------------------------------------------------------- progress
@@ -262,8 +250,10 @@ class Progress:
         width = 24
         filled = int(width * self.done / self.total) if self.total else width
         bar = "#" * filled + "." * (width - filled)
-        line = (f"{self.label} [{bar}] {self.done}/{self.total} ({pct:3.0f}%) "
-                f"{sps:.2f} samples/s, {tps:.0f} tok/s, {_duration(elapsed)}{eta}")
+        line = (
+            f"{self.label} [{bar}] {self.done}/{self.total} ({pct:3.0f}%) "
+            f"{sps:.2f} samples/s, {tps:.0f} tok/s, {_duration(elapsed)}{eta}"
+        )
         if self._tty:
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
         else:
@@ -283,6 +273,22 @@ def _duration(seconds: float) -> str:
 # ----------------------------------------------------------------------------- the driver
 
 
+class CompletionSink(Protocol):
+    """Where completions go (the run folder's ``CompletionStore``)."""
+
+    done: set[str]  # str(key) of every request already complete there
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        """Write a whole chunk at once, durably."""
+
+
+class FailureSink(Protocol):
+    """Where failures go (the run folder's ``failed.jsonl``)."""
+
+    def record_failure(self, failure: Failure) -> None:
+        """Write one failure durably, the moment it is known."""
+
+
 @dataclass
 class DriveStats:
     requested: int
@@ -290,50 +296,85 @@ class DriveStats:
     generated: int  # keys generated now
     tokens: int
     seconds: float
+    failed: int = 0  # keys the runner gave up on now
 
 
 def drive(
-    runner: Runner, requests: Sequence[Request], store: CompletionStore, chunk_size: int,
+    runner: Runner,
+    requests: Sequence[Request],
+    store: CompletionSink,
+    chunk_size: int,
     progress: Progress | None = None,
+    failures: FailureSink | None = None,
 ) -> DriveStats:
-    """Generate every request whose key is not in ``store`` yet, appending chunk by chunk."""
+    """Generate every request whose key is not in ``store`` yet, chunk by chunk.
+
+    Each chunk is checked (whole requests that were asked for and are not written yet), its
+    completions appended to ``store`` in one write, its failures handed to ``failures``.
+    Without a failure sink a failure stops the run. A request the runner neither completed
+    nor gave up on is an error at the end.
+    """
     todo = [r for r in requests if str(r.key) not in store.done]
     wanted = {str(r.key): r.sampling.n for r in todo}
-    skipped = len(requests) - len(todo)
-    tokens = generated = 0
+    stats = DriveStats(len(requests), len(requests) - len(todo), 0, 0, 0.0)
     started = time.monotonic()
     if progress is not None:
         progress.restart_clock()
-    if todo:
-        for completions in runner.generate(todo, chunk_size):
-            _check_chunk(completions, wanted)
-            store.append(completions)
-            keys = {str(c.key) for c in completions}
-            for k in keys:
-                wanted.pop(k)
-            n_tokens = sum(c.n_tokens for c in completions)
-            generated += len(keys)
-            tokens += n_tokens
+    try:
+        if todo:
+            for item in runner.generate(todo, chunk_size):
+                chunk = item if isinstance(item, Chunk) else Chunk(list(item))
+                _check_chunk(chunk, wanted)
+                if chunk.completions:
+                    store.append(chunk.completions)
+                for failure in chunk.failures:
+                    if failures is None:
+                        raise IfharnessError(
+                            f"runner {runner.name} could not generate key "
+                            f"{failure.key}: {failure.error}"
+                        )
+                    failures.record_failure(failure)
+                for k in chunk.keys:
+                    wanted.pop(k)
+                done = {str(c.key) for c in chunk.completions}
+                n_tokens = sum(c.n_tokens for c in chunk.completions)
+                stats.generated += len(done)
+                stats.failed += len(chunk.failures)
+                stats.tokens += n_tokens
+                if progress is not None and done:
+                    progress.advance(len(done), n_tokens)
             if progress is not None:
-                progress.advance(len(keys), n_tokens)
+                progress.finish()
         if wanted:
             missing = ", ".join(list(wanted)[:5])
             raise IfharnessError(f"runner {runner.name} returned no completion for keys {missing}")
-    if progress is not None and todo:
-        progress.finish()
-    return DriveStats(len(requests), skipped, generated, tokens, time.monotonic() - started)
+    finally:
+        stats.seconds = time.monotonic() - started
+    return stats
 
 
-def _check_chunk(completions: Iterable[Completion], wanted: dict[str, int]) -> None:
-    """A chunk must hold whole requests that were asked for and are not on disk yet."""
+def _check_chunk(chunk: Chunk, wanted: dict[str, int]) -> None:
+    """A chunk must hold whole requests that were asked for and are not written yet."""
     counts: dict[str, set[int]] = {}
-    for c in completions:
+    for c in chunk.completions:
         k = str(c.key)
         if k not in wanted:
-            raise IfharnessError(f"runner returned key {c.key}, which was not asked for "
-                                 "or is already written")
+            raise IfharnessError(
+                f"runner returned key {c.key}, which was not asked for or is already written"
+            )
         counts.setdefault(k, set()).add(c.index)
     for k, idx in counts.items():
         if idx != set(range(wanted[k])):
-            raise IfharnessError(f"runner returned samples {sorted(idx)} for key {k}; "
-                                 f"expected 0..{wanted[k] - 1} in one chunk")
+            raise IfharnessError(
+                f"runner returned samples {sorted(idx)} for key {k}; "
+                f"expected 0..{wanted[k] - 1} in one chunk"
+            )
+    failed: set[str] = set()
+    for f in chunk.failures:
+        k = str(f.key)
+        if k not in wanted or k in counts or k in failed:
+            raise IfharnessError(
+                f"runner gave up on key {f.key}, which was not asked for, is "
+                "already written, or is also completed or failed in this chunk"
+            )
+        failed.add(k)

@@ -23,14 +23,21 @@ on most CPUs (``--engine-arg dtype=bfloat16`` overrides; ``--engine-arg`` passes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
 
 from ..errors import IfharnessError
 from ..reasoning import Parser
 from ..reasoning import get as get_parser
-from .base import Completion, Request, chunked
+from .base import Chunk, Completion, Request, chunked, request_seed, to_completion
+from .registry import BackendOptions, RunContext, register_backend
+
+if TYPE_CHECKING:
+    from ..models import ModelRef
 
 
 @dataclass
@@ -45,12 +52,49 @@ class HFOptions:
     reasoning: Parser = field(default_factory=lambda: get_parser("think"))
 
 
+class HFBackendOptions(BackendOptions):
+    """``ifharness run --backend hf``."""
+
+    device: str | None = Field(
+        None, description="cpu, cuda, cuda:1, … (default: cuda when available)"
+    )
+    batch_size: int = Field(8, ge=1, description="conversations per generate call")
+
+
+def _require_transformers() -> None:
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "transformers")):
+        raise IfharnessError(
+            "the hf backend needs torch and transformers: pip install torch transformers"
+        )
+
+
+@register_backend(
+    "hf",
+    options=HFBackendOptions,
+    summary="transformers, CPU or GPU",
+    require=_require_transformers,
+)
+def hf_backend(
+    options: HFBackendOptions, run: RunContext, model: ModelRef, parser: Parser
+) -> HFRunner:
+    return HFRunner(
+        HFOptions(
+            model=model.path,
+            device=options.device,
+            batch_size=options.batch_size,
+            seed=run.seed,
+            chat_template=model.chat_template if run.chat_template else None,
+            chat_template_kwargs=dict(run.chat_template_kwargs),
+            model_kwargs={k: v for k, v in run.engine_args.items() if k != "max_model_len"},
+            reasoning=parser,
+        )
+    )
+
+
 class HFRunner:
     name = "hf"
 
     def __init__(self, options: HFOptions):
-        if options.batch_size < 1:
-            raise IfharnessError("--batch-size must be at least 1")
         self.options = options
         self.model: Any = None
         self.tokenizer: Any = None
@@ -61,8 +105,9 @@ class HFRunner:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
-            raise IfharnessError("the hf backend needs torch and transformers: "
-                                 "pip install torch transformers") from None
+            raise IfharnessError(
+                "the hf backend needs torch and transformers: pip install torch transformers"
+            ) from None
         o = self.options
         if self.device is None:
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,7 +117,8 @@ class HFRunner:
             if "dtype" not in kwargs and "torch_dtype" not in kwargs:
                 # bf16 matmuls are slow on most CPUs; on a GPU keep the folder's dtype
                 kwargs["dtype"] = "auto" if str(self.device).startswith("cuda") else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(o.model, **kwargs).to(self.device)
+            model: Any = AutoModelForCausalLM.from_pretrained(o.model, **kwargs)
+            self.model = model.to(self.device)
         except (OSError, ValueError) as e:
             raise IfharnessError(f"transformers could not load {o.model}: {e}") from None
         self.model.eval()
@@ -91,17 +137,21 @@ class HFRunner:
 
         template = self.tokenizer.chat_template if self.tokenizer is not None else None
         return {
-            "backend": "hf", "transformers": transformers.__version__,
-            "torch": torch.__version__, "device": self.device,
+            "backend": "hf",
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "device": self.device,
             "dtype": str(getattr(self.model, "dtype", "")).replace("torch.", ""),
-            "batch_size": self.options.batch_size, "seed": self.options.seed,
-            "padding_side": "left", "chat_template_kwargs": self.options.chat_template_kwargs,
+            "batch_size": self.options.batch_size,
+            "seed": self.options.seed,
+            "padding_side": "left",
+            "chat_template_kwargs": self.options.chat_template_kwargs,
             "engine_chat_template_sha256": (
-                hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str)
-                else None),
+                hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str) else None
+            ),
         }
 
-    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[list[Completion]]:
+    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[Chunk]:
         if self.model is None:
             raise IfharnessError("the hf runner was not started")
         for part in chunked(list(requests), chunk_size):
@@ -115,12 +165,15 @@ class HFRunner:
                     out.extend(self._batch(list(batch)))
             order = {str(r.key): i for i, r in enumerate(part)}
             out.sort(key=lambda c: (order[str(c.key)], c.index))
-            yield out
+            yield Chunk(out)
 
     def render(self, request: Request) -> str:
         return self.tokenizer.apply_chat_template(
-            request.messages, tokenize=False, add_generation_prompt=True,
-            **self.options.chat_template_kwargs)
+            request.messages,
+            tokenize=False,
+            add_generation_prompt=True,
+            **self.options.chat_template_kwargs,
+        )
 
     def _batch(self, batch: list[Request]) -> list[Completion]:
         import torch
@@ -130,18 +183,21 @@ class HFRunner:
         prompts = [self.render(r) for r in batch]
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        kwargs: dict[str, Any] = {"max_new_tokens": s.max_tokens, "pad_token_id": tok.pad_token_id,
-                                  "num_return_sequences": s.n}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": s.max_tokens,
+            "pad_token_id": tok.pad_token_id,
+            "num_return_sequences": s.n,
+        }
         if s.temperature > 0:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=0)
-            torch.manual_seed(_batch_seed(s.seed, batch[0].key))
+            torch.manual_seed(request_seed(s.seed, batch[0].key, namespace="hf"))
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if s.stop:
             kwargs.update(stop_strings=list(s.stop), tokenizer=tok)
         with torch.inference_mode():
             generated = self.model.generate(**enc, **kwargs)
-        new = generated[:, enc["input_ids"].shape[1]:].tolist()
+        new = generated[:, enc["input_ids"].shape[1] :].tolist()
         eos = _eos_ids(self.model, tok)
         out = []
         for row, ids in enumerate(new):
@@ -151,17 +207,17 @@ class HFRunner:
             text, stopped = _cut_stop(text, s.stop)
             if stopped:
                 finish = "stop"
-            split = self.options.reasoning.split(text)
-            out.append(Completion(
-                key=request.key, index=row % s.n, text=split.answer, reasoning=split.reasoning,
-                finish_reason=finish, n_tokens=len(ids),
-                raw=text if split.reasoning is not None else None))
+            out.append(
+                to_completion(
+                    request.key,
+                    row % s.n,
+                    text,
+                    self.options.reasoning,
+                    finish_reason=finish,
+                    n_tokens=len(ids),
+                )
+            )
         return out
-
-
-def _batch_seed(seed: int, key: Any) -> int:
-    digest = hashlib.sha256(f"hf\x00{seed}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _eos_ids(model: Any, tok: Any) -> set[int]:
@@ -177,15 +233,14 @@ def _eos_ids(model: Any, tok: Any) -> set[int]:
     return ids
 
 
-def _trim(ids: list[int], eos: set[int], pad: int | None,
-          max_tokens: int) -> tuple[list[int], str]:
+def _trim(ids: list[int], eos: set[int], pad: int | None, max_tokens: int) -> tuple[list[int], str]:
     """The answer's tokens up to and including the one that ended it, and why it ended.
 
     Rows that ended early are padded on the right by ``generate``; the pad id may equal EOS.
     """
     for i, t in enumerate(ids):
         if t in eos:
-            return ids[:i + 1], "stop"
+            return ids[: i + 1], "stop"
     while ids and pad is not None and ids[-1] == pad and pad not in eos:
         ids = ids[:-1]
     return ids, "length" if len(ids) >= max_tokens else "stop"
@@ -197,4 +252,3 @@ def _cut_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     if at < 0:
         return text, False
     return text[:at], True
-

@@ -16,14 +16,34 @@ as ``score`` counts it missing, and the run is marked incomplete.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from ..errors import IfharnessError
 from ..models import ModelRef
 from ..reasoning import Parser
-from .base import Completion, Request, chunked
+from .base import Chunk, Completion, Failure, Request, chunked, to_completion
+from .registry import BackendOptions, RunContext, register_backend
+
+
+class ReplayBackendOptions(BackendOptions):
+    """``ifharness run --backend replay``."""
+
+    responses: str = Field(
+        description="JSONL of answers (key or prompt, response, optional "
+        "reasoning), as for `ifharness score`",
+        json_schema_extra={"metavar": "FILE"},
+    )
+
+    @field_validator("responses")
+    @classmethod
+    def _exists(cls, value: str) -> str:
+        if not Path(value).expanduser().is_file():
+            raise ValueError("no such file")
+        return value
 
 
 def describe_file(path: str, name: str | None = None) -> ModelRef:
@@ -36,13 +56,37 @@ def describe_file(path: str, name: str | None = None) -> ModelRef:
     return ModelRef(name or file.stem, str(file.resolve()), "replay", None, {"sha256": digest})
 
 
+def _file_as_model(
+    options: ReplayBackendOptions, model: str | None, chat_template: str | None
+) -> ModelRef:
+    return describe_file(options.responses, model)
+
+
+def _file_identity(options: ReplayBackendOptions, model: ModelRef) -> dict[str, Any]:
+    """Another file (or the same file edited) is another run."""
+    return {"backend": "replay", "responses_sha256": model.details.get("sha256")}
+
+
+@register_backend(
+    "replay",
+    options=ReplayBackendOptions,
+    summary="answers from a JSONL file, scored as `ifharness score` does",
+    resolve_model=_file_as_model,
+    identity=_file_identity,
+    default_parser="none",
+)  # as `ifharness score`: rows are scored as written
+def replay_backend(
+    options: ReplayBackendOptions, run: RunContext, model: ModelRef, parser: Parser
+) -> ReplayRunner:
+    return ReplayRunner(options.responses, parser)
+
+
 class ReplayRunner:
     name = "replay"
 
     def __init__(self, path: str, parser: Parser | None = None):
         self.path = Path(path).expanduser()
         self.parser = parser
-        self.on_failure: Callable[[Any], None] | None = None
         self._rows: list[tuple[int, dict[str, Any]]] = []
 
     def start(self) -> None:
@@ -56,41 +100,52 @@ class ReplayRunner:
         self._rows = []
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "replay", "responses": str(self.path), "rows": len(self._rows),
-                "reasoning_parser": self.parser.name if self.parser else None}
+        return {
+            "backend": "replay",
+            "responses": str(self.path),
+            "rows": len(self._rows),
+            "reasoning_parser": self.parser.name if self.parser else None,
+        }
 
-    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[list[Completion]]:
-        from types import SimpleNamespace
-
+    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[Chunk]:
         from ..responses import join
+        from ..schema import Message, Sample
 
-        samples = [SimpleNamespace(key=r.key, prompt=_last_user(r) or "") for r in requests]
+        # joined by key, else by the last user message, exactly as `ifharness score` joins
+        samples = [
+            Sample(
+                key=r.key,
+                messages=[Message(role="user", content=_last_user(r) or "")],
+                instructions=[],
+            )
+            for r in requests
+        ]
         joined = join(samples, self._rows)
         for part in chunked(list(requests), chunk_size):
-            chunk: list[Completion] = []
+            chunk = Chunk()
             for r in part:
                 if r.sampling.n != 1:
-                    raise IfharnessError("--backend replay holds one answer per prompt; "
-                                         "leave out --n")
+                    raise IfharnessError(
+                        "--backend replay holds one answer per prompt; leave out --n"
+                    )
                 answer = joined.answers.get(str(r.key))
                 if answer is None:
-                    if self.on_failure is not None:
-                        from .openai import Failure
-
-                        self.on_failure(Failure(r.key, f"no answer in {self.path}", 1))
-                    continue
-                chunk.append(self._completion(r, answer))
-            if chunk:
-                yield chunk
+                    chunk.failures.append(
+                        Failure(r.key, f"no answer in {self.path}", reason="missing")
+                    )
+                else:
+                    chunk.completions.append(self._completion(r, answer))
+            yield chunk
 
     def _completion(self, r: Request, answer: Any) -> Completion:
-        text, reasoning, raw = answer.text, answer.reasoning, None
-        if reasoning is None and self.parser is not None:
-            split = self.parser.split(text)
-            if split.reasoning is not None:
-                raw, text, reasoning = text, split.answer, split.reasoning
-        return Completion(key=r.key, index=0, text=text, reasoning=reasoning,
-                          finish_reason=answer.finish_reason, raw=raw)
+        return to_completion(
+            r.key,
+            0,
+            answer.text,
+            self.parser,
+            reasoning=answer.reasoning,
+            finish_reason=answer.finish_reason,
+        )
 
 
 def _last_user(r: Request) -> str | None:

@@ -67,18 +67,22 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ..models import ModelRef
+
 from ..errors import IfharnessError
 from ..reasoning import Parser
 from ..reasoning import get as get_parser
-from .base import Completion, Request, SamplingSettings, chunked
+from .base import Chunk, Completion, Request, SamplingSettings, chunked, request_seed, to_completion
+from .registry import BackendOptions, RunContext, register_backend
 
 DEFAULT_CPU_KVCACHE_GIB = "1"
-SCHEDULES = ("stream", "chunk")
 POLL_S = 0.5
 
 
@@ -117,30 +121,75 @@ def require_vllm() -> None:
         )
 
 
-def request_seed(seed: int, key: Any) -> int:
-    """A per-request seed that depends only on the run's seed and the sample key."""
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+class VLLMBackendOptions(BackendOptions):
+    """``ifharness run --backend vllm`` (the default): the offline engine's own settings."""
+
+    tensor_parallel: int = Field(1, ge=1, description="devices per engine")
+    data_parallel: int = Field(
+        1, ge=1, description="engine replicas, each on its own devices, sharing the prompts"
+    )
+    distributed_backend: Literal["mp", "ray"] | None = Field(
+        None, description="vLLM executor; ray lets tensor parallelism span a Ray cluster"
+    )
+    schedule: Literal["stream", "chunk"] = Field(
+        "stream",
+        description="stream: keep the engine full and write every chunk-size "
+        "answers; chunk: one LLM.chat per chunk, finished before the next",
+    )
+
+
+def _same_identity_as_before(options: VLLMBackendOptions, model: ModelRef) -> dict[str, Any]:
+    """Nothing: run folders made before there were other backends keep resuming."""
+    return {}
+
+
+@register_backend(
+    "vllm",
+    options=VLLMBackendOptions,
+    summary="offline vLLM engine",
+    require=require_vllm,
+    identity=_same_identity_as_before,
+)
+def vllm_backend(
+    options: VLLMBackendOptions, run: RunContext, model: ModelRef, parser: Parser
+) -> VLLMRunner:
+    return VLLMRunner(
+        VLLMOptions(
+            model=model.path,
+            tensor_parallel=options.tensor_parallel,
+            data_parallel=options.data_parallel,
+            seed=run.seed,
+            chat_template=model.chat_template if run.chat_template else None,
+            chat_template_kwargs=dict(run.chat_template_kwargs),
+            distributed_backend=options.distributed_backend,
+            engine_args=dict(run.engine_args),
+            reasoning=parser,
+            schedule=options.schedule,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- the engine
 
 
-def to_completions(requests: Sequence[Request], outputs: Sequence[Any],
-                   parser: Parser) -> list[Completion]:
+def to_completions(
+    requests: Sequence[Request], outputs: Sequence[Any], parser: Parser
+) -> list[Completion]:
     """vLLM ``RequestOutput``s (in request order) to completions, the trace split off."""
     if len(outputs) != len(requests):
         raise IfharnessError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
-    completions = []
-    for request, out in zip(requests, outputs):
-        for o in sorted(out.outputs, key=lambda o: o.index):
-            split = parser.split(o.text)
-            completions.append(Completion(
-                key=request.key, index=o.index, text=split.answer, reasoning=split.reasoning,
-                finish_reason=o.finish_reason, n_tokens=len(o.token_ids),
-                raw=o.text if split.reasoning is not None else None,
-            ))
-    return completions
+    return [
+        to_completion(
+            request.key,
+            o.index,
+            o.text,
+            parser,
+            finish_reason=o.finish_reason,
+            n_tokens=len(o.token_ids),
+        )
+        for request, out in zip(requests, outputs)
+        for o in sorted(out.outputs, key=lambda o: o.index)
+    ]
 
 
 class Engine:
@@ -152,8 +201,10 @@ class Engine:
 
         self.options = options
         self.cpu = bool(current_platform.is_cpu())
-        kwargs: dict[str, Any] = {"tensor_parallel_size": options.tensor_parallel,
-                                  "seed": options.seed}
+        kwargs: dict[str, Any] = {
+            "tensor_parallel_size": options.tensor_parallel,
+            "seed": options.seed,
+        }
         if self.cpu:
             # torch.compile on a CPU build wants triton-cpu and minutes of compiling
             kwargs["enforce_eager"] = True
@@ -177,26 +228,40 @@ class Engine:
         params = self._params.get(cache_key)
         if params is None:
             params = SamplingParams(
-                n=s.n, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                seed=seed, stop=list(s.stop) or None,
+                n=s.n,
+                max_tokens=s.max_tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                seed=seed,
+                stop=list(s.stop) or None,
             )
             if seed is None:  # shared by every request with these settings
                 self._params[cache_key] = params
         return params
 
     def _chat_kwargs(self) -> dict[str, Any]:
-        return {"use_tqdm": False, "chat_template": self.options.chat_template,
-                "chat_template_kwargs": self.options.chat_template_kwargs or None,
-                "add_generation_prompt": True}
+        return {
+            "use_tqdm": False,
+            "chat_template": self.options.chat_template,
+            "chat_template_kwargs": self.options.chat_template_kwargs or None,
+            "add_generation_prompt": True,
+        }
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """``schedule="chunk"``: one ``LLM.chat`` over the chunk, returning when all are done."""
         params = [self.sampling_params(r.sampling, r.key) for r in requests]
-        outputs = self.llm.chat([r.messages for r in requests], params, **self._chat_kwargs())
+        conversations: list[Any] = [r.messages for r in requests]
+        outputs = self.llm.chat(conversations, params, **self._chat_kwargs())
         return to_completions(requests, outputs, self.options.reasoning)
 
-    def stream(self, first: Sequence[Request], more: Callable[[], Any], chunk_size: int,
-               emit: Callable[[list[Completion]], None], share: int | None = None) -> bool:
+    def stream(
+        self,
+        first: Sequence[Request],
+        more: Callable[[], Any],
+        chunk_size: int,
+        emit: Callable[[list[Completion]], None],
+        share: int | None = None,
+    ) -> bool:
         """``schedule="stream"``: keep the engine full, hand back every ``chunk_size`` answers.
 
         Conversations are rendered and queued with ``LLM.enqueue_chat`` (the same rendering
@@ -230,9 +295,12 @@ class Engine:
                 backlog.extend(item)
             take = [backlog.popleft() for _ in range(min(len(backlog), target - len(in_flight)))]
             if take:
+                conversations: list[Any] = [r.messages for r in take]
                 ids = self.llm.enqueue_chat(
-                    [r.messages for r in take],
-                    [self.sampling_params(r.sampling, r.key) for r in take], **self._chat_kwargs())
+                    conversations,
+                    [self.sampling_params(r.sampling, r.key) for r in take],
+                    **self._chat_kwargs(),
+                )
                 for rid, r in zip(ids, take):
                     in_flight[rid] = r
                     alias[rid.split("-", 1)[0]] = rid  # outputs may carry the id's bare prefix
@@ -241,12 +309,15 @@ class Engine:
             for out in engine.step():
                 if not out.finished:
                     continue
-                rid = out.request_id if out.request_id in in_flight else alias.get(out.request_id)
-                if rid not in in_flight:
-                    raise IfharnessError(f"vLLM finished request {out.request_id!r}, which this "
-                                         "runner did not queue")
-                alias.pop(rid.split("-", 1)[0], None)
-                request = in_flight.pop(rid)
+                done_id = out.request_id
+                if done_id not in in_flight:
+                    done_id = alias.get(done_id, done_id)
+                if done_id not in in_flight:
+                    raise IfharnessError(
+                        f"vLLM finished request {out.request_id!r}, which this runner did not queue"
+                    )
+                alias.pop(done_id.split("-", 1)[0], None)
+                request = in_flight.pop(done_id)
                 finished.extend(to_completions([request], [out], self.options.reasoning))
                 finished_keys += 1
             if finished_keys >= chunk_size or (finished and not in_flight and not backlog):
@@ -261,11 +332,14 @@ class Engine:
         template = self.options.chat_template
         if template is None:
             try:
-                template = self.llm.get_tokenizer().chat_template
+                template = getattr(self.llm.get_tokenizer(), "chat_template", None)
             except Exception:  # noqa: BLE001 - a description must not fail a run
                 template = None
-        args = {k: v for k, v in self.engine_kwargs.items()
-                if isinstance(v, (str, int, float, bool, type(None)))}
+        args = {
+            k: v
+            for k, v in self.engine_kwargs.items()
+            if isinstance(v, (str, int, float, bool, type(None)))
+        }
         return {
             "platform": "cpu" if self.cpu else _device_name(),
             "engine_args": args,
@@ -349,8 +423,9 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(143)  # unwinds through the finally that shuts the engine down
 
 
-def _replica_main(rank: int, options: VLLMOptions, env: dict[str, str], inbox: Any,
-                  outbox: Any) -> None:
+def _replica_main(
+    rank: int, options: VLLMOptions, env: dict[str, str], inbox: Any, outbox: Any
+) -> None:
     os.environ.update(env)
     # A process group of its own (vLLM's engine processes join it): a Ctrl-C at the terminal
     # reaches the ifharness process only, which then stops this replica in order (SIGTERM),
@@ -378,8 +453,12 @@ def _replica_main(rank: int, options: VLLMOptions, env: dict[str, str], inbox: A
                     outbox.put(("done", rank, engine.generate(requests)))
                 else:
                     serving = engine.stream(
-                        requests, lambda: _next_item(inbox), chunk_size,
-                        lambda completions: outbox.put(("done", rank, completions)), share)
+                        requests,
+                        lambda: _next_item(inbox),
+                        chunk_size,
+                        lambda completions: outbox.put(("done", rank, completions)),
+                        share,
+                    )
             except BaseException as e:  # noqa: BLE001
                 outbox.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
                 return
@@ -396,8 +475,9 @@ def _visible_gpus() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20,
-                             check=False)
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     if out.returncode != 0:
@@ -415,8 +495,10 @@ def replica_envs(options: VLLMOptions) -> list[dict[str, str]]:
     base: dict[str, str] = {}
     if "VLLM_LOGGING_LEVEL" not in os.environ:
         base["VLLM_LOGGING_LEVEL"] = "WARNING"
-    if ("VLLM_CPU_KVCACHE_SPACE" not in os.environ
-            and "kv_cache_memory_bytes" not in options.engine_args):
+    if (
+        "VLLM_CPU_KVCACHE_SPACE" not in os.environ
+        and "kv_cache_memory_bytes" not in options.engine_args
+    ):
         # read by the CPU build only; its default asks for more than a NUMA node may hold
         base["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
     envs = [dict(base) for _ in range(dp)]
@@ -430,16 +512,17 @@ def replica_envs(options: VLLMOptions) -> list[dict[str, str]]:
                 f"{len(gpus)} visible ({','.join(gpus)})"
             )
         for r, env in enumerate(envs):
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[r * tp:(r + 1) * tp])
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[r * tp : (r + 1) * tp])
     elif "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
         cores = sorted(os.sched_getaffinity(0))
         per = len(cores) // dp
         if per >= tp:
             for r, env in enumerate(envs):
-                mine = cores[r * per:(r + 1) * per]
+                mine = cores[r * per : (r + 1) * per]
                 step = len(mine) // tp
                 env["VLLM_CPU_OMP_THREADS_BIND"] = "|".join(
-                    _cpu_ranges(mine[t * step:(t + 1) * step]) for t in range(tp))
+                    _cpu_ranges(mine[t * step : (t + 1) * step]) for t in range(tp)
+                )
                 env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
     return envs
 
@@ -450,12 +533,6 @@ class VLLMRunner:
     name = "vllm"
 
     def __init__(self, options: VLLMOptions):
-        if options.data_parallel < 1 or options.tensor_parallel < 1:
-            raise IfharnessError("--data-parallel and --tensor-parallel must be at least 1")
-        if options.distributed_backend not in (None, "mp", "ray"):
-            raise IfharnessError("--distributed-backend must be mp or ray")
-        if options.schedule not in SCHEDULES:
-            raise IfharnessError(f"--schedule must be one of {', '.join(SCHEDULES)}")
         self.options = options
         self._procs: list[Any] = []
         self._inbox: Any = None
@@ -471,8 +548,11 @@ class VLLMRunner:
         ctx = mp.get_context("spawn")
         self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
         for rank, env in enumerate(envs):
-            p = ctx.Process(target=_replica_main, name=f"ifharness-vllm-{rank}",
-                            args=(rank, self.options, env, self._inbox, self._outbox))
+            p = ctx.Process(
+                target=_replica_main,
+                name=f"ifharness-vllm-{rank}",
+                args=(rank, self.options, env, self._inbox, self._outbox),
+            )
             p.start()
             self._procs.append(p)
         ready: dict[int, dict[str, Any]] = {}
@@ -517,7 +597,7 @@ class VLLMRunner:
 
     # -- work
 
-    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[list[Completion]]:
+    def generate(self, requests: Sequence[Request], chunk_size: int) -> Iterator[Chunk]:
         if not self._procs:
             raise IfharnessError("the vllm runner was not started")
         remaining = {str(r.key) for r in requests}
@@ -531,7 +611,7 @@ class VLLMRunner:
             if msg[0] != "done":
                 self._raise(msg)
             remaining.difference_update(str(c.key) for c in msg[2])
-            yield msg[2]
+            yield Chunk(msg[2])
         self._busy = False
 
     def describe(self) -> dict[str, Any]:
@@ -566,8 +646,9 @@ class VLLMRunner:
                             "its log is above"
                         ) from None
             if deadline is not None and time.monotonic() > deadline:
-                raise IfharnessError(f"vLLM took longer than {self.options.startup_timeout_s:.0f}"
-                                     f" s {doing}")
+                raise IfharnessError(
+                    f"vLLM took longer than {self.options.startup_timeout_s:.0f} s {doing}"
+                )
 
     def _raise(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "error":
