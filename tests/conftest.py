@@ -1,30 +1,25 @@
-"""Shared fixtures: the public reference data in ../shared/data (never copied here)."""
+"""The fixtures shared by several test modules, each defined here once.
+
+Helpers (plain functions and classes) live in ``tests/support`` (see its docstring for the
+layout); a fixture used by a single module stays in that module.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    """A file of the shared reference data; skips the test when the folder is absent."""
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"reference data {path} is absent (the shared/ folder beside the repo)")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from tests.support.data import shared
+from tests.support.fake_openai import FakeUpstream
+from tests.support.models import build_tiny_model
 
 
 @pytest.fixture(scope="session")
 def ifeval_task():
+    """IFEval's 541 prompts from the shared reference data."""
     import ifharness
 
     return ifharness.load_task("ifeval", data=shared("ifeval/input_data.jsonl"))
@@ -40,3 +35,23 @@ def gpt4_result(ifeval_task, gpt4_path):
     import ifharness
 
     return ifharness.score(ifeval_task, gpt4_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The random two-layer Llama (``support.models.build_tiny_model``), built once."""
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[Callable[..., FakeUpstream]]:
+    """Starts ``FakeUpstream(**kwargs)`` servers on loopback; all are closed after the test."""
+    started: list[FakeUpstream] = []
+
+    def start(**kwargs: Any) -> FakeUpstream:
+        started.append(FakeUpstream(**kwargs))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ifharness.cli import main
+from tests.support.data import write_jsonl
 
 PROMPTS = [
     {"key": 1, "prompt": "Say hi without commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
@@ -16,11 +17,6 @@ PROMPTS = [
     {"key": 3, "prompt": "Shout.", "instruction_id_list": ["change_case:english_capital", "punctuation:no_comma"],
      "kwargs": [{}, {}]},
 ]
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture

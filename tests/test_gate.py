@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from synthetic_runs import make_rows, noisy_copy, plant_drop, write_run
 
 from ifharness import stats
 from ifharness.cli import main
 from ifharness.compare import compare_runs
 from ifharness.errors import IfharnessError
 from ifharness.gate import parse_drop, run_gate
-from ifharness.rundata import load_run
+from ifharness.rundir import load_run
+from tests.support.synthetic import make_rows, noisy_copy, plant_drop, write_run
 
 
 @pytest.fixture

@@ -16,24 +16,14 @@ three verdicts the real tagger gave, the recorded numbers come out exactly.
 from __future__ import annotations
 
 import pytest
-from conftest import read_jsonl, shared
 
 import ifharness
+from tests.support.data import read_jsonl, shared, tagger_installed
 
 START_VERB = "words:start_verb"
 # Keys (2025 file) of the six words:start_verb items and the verdict the real tagger gave.
 START_VERB_REFERENCE = {"257": False, "258": False, "259": True, "260": True, "261": False,
                         "262": True}
-
-
-def _tagger_installed() -> bool:
-    from ifharness.verifiers.ifbench import _util
-
-    try:
-        _util.pos_tagger()
-    except Exception:  # noqa: BLE001 - ResourceUnavailable, or a broken install
-        return False
-    return True
 
 
 def _metrics(result) -> dict[str, float]:
@@ -76,7 +66,7 @@ def test_2025_profile_matches_recorded_verdicts(result_2025):
           f"({m['n_instructions'] - m['unscorable_instructions']} scorable of "
           f"{m['n_instructions']} instructions, {matching} verdict pairs equal the reference)")
     assert m["n_prompts"] == 294 and m["n_instructions"] == 335
-    if _tagger_installed():
+    if tagger_installed():
         assert diffs == set()
         assert matching == 335
         return
@@ -143,12 +133,12 @@ def test_current_reference_differs_only_where_the_spec_says():
 
     # Punkt replaced the regex splitter: key 163's answer no longer has a 2:1 ratio.
     expected = {("163", "ratio:sentence_type", False, False, True, True)}
-    if not _tagger_installed():
+    if not tagger_installed():
         expected |= {(k, START_VERB, None, None, v, v) for k, v in START_VERB_REFERENCE.items()}
     assert diffs == expected
     m = result.metrics
     print("\ncurrent reference on the 300-row file:", _metrics(result))
-    if not _tagger_installed():
+    if not tagger_installed():
         # Spec §6 with start_verb stubbed to False: 73 of 300 prompts strict; here the 6
         # start_verb prompts are left out of the denominator instead.
         assert (m["prompts_strict_followed"], m["prompts_strict_scored"]) == (73, 294)
@@ -158,7 +148,7 @@ def test_current_reference_differs_only_where_the_spec_says():
 
 
 def test_unscorable_start_verb_says_what_is_missing(result_2025):
-    if _tagger_installed():
+    if tagger_installed():
         pytest.skip("NLTK's averaged_perceptron_tagger_eng is installed here")
     reasons = {r for row in result_2025.verdicts for r in row.get("unscorable", {}).values()}
     assert len(reasons) == 1

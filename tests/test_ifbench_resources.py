@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
 from ifharness.verifiers.ifbench import _util
 from ifharness.verifiers.registry import ResourceUnavailable
+from tests.support.data import ROOT
 
 
 def _read_list(path: Path) -> set[str]:

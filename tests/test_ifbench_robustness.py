@@ -25,10 +25,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, read_jsonl, shared
-from ifharness.verifiers import get, get_profile, load_all
 
 from ifharness.scoring import judge
+from ifharness.verifiers import get, get_profile, load_all
+from tests.support.data import ROOT, read_jsonl, shared, tagger_installed
 
 SMALL_INPUTS = {
     "empty": "",
@@ -66,16 +66,6 @@ def _huge_answer(size: int = 1_000_000) -> str:
 HUGE = _huge_answer()
 
 
-def _tagger_installed() -> bool:
-    from ifharness.verifiers.ifbench import _util
-
-    try:
-        _util.pos_tagger()
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def data_kwargs() -> dict[str, dict]:
     """The first instance's kwargs of every id, null padding and float ints as in the file."""
@@ -99,7 +89,7 @@ def _unscorable(rows: dict, ids: list[str]) -> dict[str, set[str]]:
 
 
 def _expected(texts: dict[str, str], extra: dict[str, set[str]]) -> dict[str, set[str]]:
-    tagger = _tagger_installed()
+    tagger = tagger_installed()
     return {
         name: ({"words:start_verb"} if text.strip() and not tagger else set()) | extra.get(name, set())
         for name, text in texts.items()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from ifharness.verifiers import KwargsError, Text, get, get_profile, load_all
-from ifharness.verifiers.ifbench import _util
-from ifharness.verifiers.registry import ReferenceCrash, ResourceUnavailable
 
 import ifharness
 from ifharness.scoring import judge
+from ifharness.verifiers import KwargsError, Text, get, get_profile, load_all
+from ifharness.verifiers.ifbench import _util
+from ifharness.verifiers.registry import ReferenceCrash, ResourceUnavailable
 
 CURRENT, OLD = "reference", "ifbench-2025"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import read_jsonl, shared
+from tests.support.data import read_jsonl, shared
 
 
 def test_verdicts_equal_reference_on_gpt4_answers(gpt4_result):

@@ -11,12 +11,12 @@ import time
 
 import pandas as pd
 import pytest
-from browser import dump_dom, screenshot
-from synthetic_runs import clean, make_rows, noisy_copy, plant_drop, write_run
 
 from ifharness.cli import main
 from ifharness.leaderboard import collect
 from ifharness.scoring import summarize
+from tests.support.browser import dump_dom, screenshot, screenshot_dir
+from tests.support.synthetic import clean, make_rows, noisy_copy, plant_drop, write_run
 
 EVIL = "<script>document.title='PWNED'</script>"
 
@@ -26,10 +26,10 @@ def results(tmp_path):
     base = make_rows(300, seed=0)
     root = tmp_path / "results"
     sampling = {"temperature": 0.0, "max_tokens": 512, "seed": 0}
-    write_run(root / "a", base, model="model-a", sampling=sampling, chat_template_hash="c0ffee")
+    write_run(root / "a", base, model="model-a", sampling=sampling, chat_template_sha256="c0ffee")
     write_run(root / "b", plant_drop(noisy_copy(base, 1), 8, seed=1), model="model-b",
               sampling=sampling,
-              completions=[{"key": r["key"], "text": "x", "finish_reason":
+              completions=[{"key": r["key"], "response": "x", "finish_reason":
                             "length" if i % 10 == 0 else "stop"} for i, r in enumerate(base)])
     write_run(root / "c", make_rows(80, seed=5), model=f"evil{EVIL}", task="other-task",
               dataset_hash="e" * 64)
@@ -122,8 +122,6 @@ def test_html_in_chromium(results, tmp_path):
     assert re.search(r"<title>ifharness leaderboard</title>", dom)
     assert "<rect" in dom and 'class="sortable"' in dom
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in dom
-    from test_report_html import screenshot_dir
-
     png = screenshot_dir(tmp_path) / "leaderboard.png"
     assert screenshot(out, png) == (1400, 1800)
     assert png.stat().st_size > 20_000

@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import shared
 
 from ifharness.lmeval import hooks
 from ifharness.scoring import judge
+from tests.support.data import shared
+from tests.support.models import embedded_model_or_skip
 
 needs_lmeval = pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None,
                                   reason="lm-eval is not installed (pip install -e '.[dev]')")
@@ -224,22 +225,12 @@ def test_builtin_ifeval_is_untouched():
             assert tm.task_index[name].yaml_path == plain.task_index[name].yaml_path
 
 
-def _model_dir() -> Path:
-    from ifharness.errors import IfharnessError
-    from ifharness.models import ensure_embedded_model
-
-    try:
-        return ensure_embedded_model()
-    except IfharnessError as e:
-        pytest.skip(f"the embedded SmolLM2 is unavailable: {e}")
-
-
 def _run_lmeval(task: str, limit: int, out: Path, metadata: dict | None = None) -> tuple[dict, Path]:
     env = {**os.environ, **SUBPROCESS_ENV}
     include = subprocess.run([sys.executable, "-m", "ifharness.cli", "lmeval-path"], env=env,
                              check=True, capture_output=True, text=True).stdout.strip()
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
-           "--model_args", f"pretrained={_model_dir()},dtype=float32",
+           "--model_args", f"pretrained={embedded_model_or_skip()},dtype=float32",
            "--tasks", task, "--include_path", include, "--limit", str(limit),
            "--log_samples", "--output_path", str(out), "--apply_chat_template",
            "--gen_kwargs", "max_gen_toks=64", "--device", "cpu", "--batch_size", str(limit)]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl, shared
 from ifharness.verifiers import Text, nlp
+from tests.support.data import read_jsonl, shared
 
 
 def _nltk_data_dir() -> Path:

@@ -14,8 +14,9 @@ import sys
 
 import pytest
 import regex
-from conftest import read_jsonl, shared
+
 from ifharness.verifiers import Text, nlp, punkt_fast
+from tests.support.data import read_jsonl, shared
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis (the dev extra) is not installed")
 from hypothesis import HealthCheck, given, settings

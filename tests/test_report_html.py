@@ -8,24 +8,17 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import dump_dom, screenshot
 
 import ifharness
 from ifharness.cli import main
 from ifharness.report import write_report
 from ifharness.results import write_score_run
+from tests.support.browser import dump_dom, screenshot, screenshot_dir
+from tests.support.synthetic import make_rows, write_run
 
 SCRIPT = "<script>document.title='PWNED'</script>"
 IMG = "<img src=x onerror=\"document.body.appendChild(document.createElement('xss-marker'))\">"
 PAYLOAD = f"Dear landlord {SCRIPT} the faucet {IMG} drips"
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """Where screenshots go: $IFHARNESS_SCREENSHOT_DIR (to look at them), else a temp dir."""
-    import os
-
-    d = Path(os.environ.get("IFHARNESS_SCREENSHOT_DIR") or tmp_path)
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +33,12 @@ def generated_run(tmp_path_factory) -> Path:
     write_score_run(out, result)
     run = json.loads((out / "run.json").read_text())
     run.update(kind="run", model={"name": f"evil{SCRIPT}-model"},
-               sampling={"temperature": 0.0, "max_tokens": 512}, chat_template_hash="abc123")
+               sampling={"temperature": 0.0, "max_tokens": 512}, chat_template_sha256="abc123")
     (out / "run.json").write_text(json.dumps(run))
-    comps = [{"key": k, "text": texts[k], "reasoning": f"thinking {IMG}" if i == 0 else None,
-              "finish_reason": "length" if i == 3 else "stop"} for i, k in enumerate(keys)]
+    comps = [{"key": k, "sample": 0, "response": texts[k],
+              "reasoning": f"thinking {IMG}" if i == 0 else None,
+              "finish_reason": "length" if i == 3 else "stop", "n_tokens": None}
+             for i, k in enumerate(keys)]
     (out / "completions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in comps))
     return out
 
@@ -118,12 +113,11 @@ def test_scored_run_report_reads_the_response_file(gpt4_result, gpt4_path, tmp_p
 
 
 def test_report_without_task_or_answers_still_renders(tmp_path):
-    from synthetic_runs import make_rows, write_run
-
     run = write_run(tmp_path / "r", make_rows(12, seed=1, samples=2), task="no-such-task")
     path = write_report(run, tmp_path / "elsewhere.html")
     page = path.read_text(encoding="utf-8")
-    assert "could not reload task" in page and "answers are not shown" in page
+    assert "prompts and constraint kwargs are not shown" in page
+    assert "answers are not shown" in page
     assert page.count('<section class="sample"') == 24  # every (prompt, sample)
     assert "key 1000 · sample 1" in page and "12 prompts" in page
 

@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import shared
 
 from ifharness.loader import bundled_task_names
+from tests.support.data import shared
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,4 +1,4 @@
-"""The vLLM runner on a real engine (CPU build), with a tiny random Llama made here.
+"""The vLLM runner on a real engine (CPU build), with a tiny random Llama (``tiny_model``).
 
 The model is random, so its answers are nonsense, but deterministic nonsense: greedy decoding
 must give the same text for a prompt whatever chunk or replica it lands in, and a run killed
@@ -23,44 +23,14 @@ import pytest
 
 from ifharness.run import RunConfig, execute
 from ifharness.runners.base import Request, SamplingSettings
+from tests.support.data import TOPICS, write_prompts
+from tests.support.models import LentRunner
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                        reason="vLLM is not installed (make install installs it)"),
 ]
-
-TOPICS = ["cats", "dogs", "birds", "fish", "trees", "rivers", "stars", "bread"]
-
-
-def build_tiny_model(folder: Path) -> Path:
-    """A 2-layer Llama with random weights, the SmolLM2 tokenizer and its chat template.
-
-    head_dim 32 (vLLM's CPU attention wants >= 32); initializer_range 0.5 so that different
-    prompts give different greedy answers instead of one repeated token.
-    """
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from ifharness.models import ensure_embedded_model
-
-    tokenizer = AutoTokenizer.from_pretrained(str(ensure_embedded_model()))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=2048,
-        tie_word_embeddings=True, initializer_range=0.5, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
 @pytest.fixture(scope="module")
@@ -71,25 +41,6 @@ def tiny_runner(tiny_model):
     runner.start()
     yield runner
     runner.close()
-
-
-class Shared:
-    """The module's engine, lent to ``execute`` (which would otherwise start and stop one)."""
-
-    def __init__(self, runner: Any):
-        self.runner, self.name = runner, runner.name
-
-    def start(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def generate(self, requests, chunk_size):
-        return self.runner.generate(requests, chunk_size)
-
-    def describe(self) -> dict[str, Any]:
-        return self.runner.describe()
 
 
 def requests(count: int, **sampling: Any) -> list[Request]:
@@ -106,19 +57,6 @@ def texts(runner: Any, reqs: list[Request], chunk_size: int) -> dict[Any, list[s
             assert c.finish_reason in ("stop", "length")
             out.setdefault(c.key, []).append(c.text)
     return out
-
-
-def write_prompts(path: Path, n: int) -> Path:
-    rows = []
-    for i in range(n):
-        ids, kwargs = ["punctuation:no_comma"], [{}]
-        if i % 3 == 0:
-            ids.append("length_constraints:number_words")
-            kwargs.append({"num_words": 10, "relation": "at least"})
-        rows.append({"key": 1000 + i, "prompt": f"Write about {TOPICS[i % 8]} ({i}) without commas.",
-                     "instruction_id_list": ids, "kwargs": kwargs})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -263,7 +201,7 @@ def test_ctrl_c_then_kill_9_then_the_same_command_resumes(tmp_path, tiny_model, 
     # the same run, never interrupted, on the module's engine
     whole = tmp_path / "whole"
     execute(RunConfig(model=str(tiny_model), task="ifeval", data=str(data), out=str(whole),
-                      max_tokens=160, chunk_size=16), lambda *a: Shared(tiny_runner))
+                      max_tokens=160, chunk_size=16), lambda *a: LentRunner(tiny_runner))
     expected = {r["key"]: r for r in map(json.loads, (whole / "completions.jsonl").read_text().splitlines())}
     assert {r["key"]: r for r in rows} == expected
     assert json.loads((out / "metrics.json").read_text()) == json.loads((whole / "metrics.json").read_text())

