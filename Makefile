@@ -1,10 +1,11 @@
+SHELL := /bin/bash
 # ifharness developer tasks. Everything runs inside .venv (created by `make install`).
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install test test-fast lint bench bench-run demo clean browser
+.PHONY: install test test-fast lint format typecheck bench bench-run demo clean browser
 
 install: $(BIN)/activate
 	$(PIP) install -e '.[dev]'
@@ -38,6 +39,25 @@ test-fast:
 
 lint:
 	$(BIN)/ruff check ifharness verifiers tests bench
+	$(BIN)/ruff format --check ifharness verifiers tests bench
+
+format:
+	$(BIN)/ruff check --fix ifharness verifiers tests bench
+	$(BIN)/ruff format ifharness verifiers tests bench
+
+# mypy cannot follow setuptools' editable finder for the package-dir mapping
+# (ifharness.verifiers = verifiers/), so it checks a link tree laid out as the installed
+# package; error paths are mapped back to the files in this repository.
+TYPECHECK := build/typecheck
+typecheck:
+	@rm -rf $(TYPECHECK)/ifharness && mkdir -p $(TYPECHECK)/ifharness
+	@for f in ifharness/*; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/ifharness/; done
+	@ln -s "$(CURDIR)/verifiers" $(TYPECHECK)/ifharness/verifiers
+	@ln -s "$(CURDIR)/tasks" $(TYPECHECK)/ifharness/tasks
+	@cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
+	  --cache-dir $(CURDIR)/.mypy_cache -p ifharness 2>&1 \
+	  | sed -e 's#^ifharness/verifiers/#verifiers/#' -e 's#^ifharness/tasks/#tasks/#'; \
+	  exit $${PIPESTATUS[0]}
 
 bench:
 	$(BIN)/python bench/bench_scoring.py
