@@ -42,8 +42,9 @@ def main() -> int:
 
     from ifharness.verifiers import nlp, punkt_fast
 
-    texts = [json.loads(line)["response"] for line in args.data.read_text().splitlines()
-             if line.strip()]
+    texts = [
+        json.loads(line)["response"] for line in args.data.read_text().splitlines() if line.strip()
+    ]
     reference = nlp.punkt_english().tokenize
     ours = punkt_fast.sentences
     mismatches = sum(reference(t) != ours(t) for t in texts)
@@ -61,8 +62,10 @@ def main() -> int:
     print(f"{len(texts)} responses, {sum(map(len, texts))} characters, {sentences} sentences")
     for name, secs in best.items():
         print(f"  {name:5s} {secs * 1e3:8.1f} ms  ({secs / len(texts) * 1e6:6.1f} us/response)")
-    print(f"speed-up: cold {best['nltk'] / best['cold']:.1f}x, "
-          f"warm {best['nltk'] / best['warm']:.1f}x")
+    print(
+        f"speed-up: cold {best['nltk'] / best['cold']:.1f}x, "
+        f"warm {best['nltk'] / best['warm']:.1f}x"
+    )
 
     # word_tokenize's second half: NLTK's Treebank split of every sentence, uncached.
     from nltk.tokenize.destructive import NLTKWordTokenizer
@@ -78,8 +81,10 @@ def main() -> int:
         tb["nltk"].append(_one_pass(treebank, sents))
         tb["ours"].append(_one_pass(skipping, sents))
     nltk_s, ours_s = min(tb["nltk"]), min(tb["ours"])
-    print(f"Treebank, {len(sents)} sentences: nltk {nltk_s * 1e3:.1f} ms, ours {ours_s * 1e3:.1f} "
-          f"ms (uncached): {nltk_s / ours_s:.1f}x")
+    print(
+        f"Treebank, {len(sents)} sentences: nltk {nltk_s * 1e3:.1f} ms, ours {ours_s * 1e3:.1f} "
+        f"ms (uncached): {nltk_s / ours_s:.1f}x"
+    )
     return 0
 
 

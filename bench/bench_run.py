@@ -78,9 +78,11 @@ def main() -> int:
     conversations = [r.messages for r in requests]
     chunk_size = default_chunk_size()
     options = VLLMOptions(model=ref.path, engine_args=dict(ENGINE_ARGS))
-    print(f"model {ref.name}, task {task_name}: {len(conversations)} prompts, greedy, max_tokens "
-          f"{MAX_TOKENS}, chunk size {chunk_size}, {REPEATS} repeats, vLLM {vllm_version()}",
-          flush=True)
+    print(
+        f"model {ref.name}, task {task_name}: {len(conversations)} prompts, greedy, max_tokens "
+        f"{MAX_TOKENS}, chunk size {chunk_size}, {REPEATS} repeats, vLLM {vllm_version()}",
+        flush=True,
+    )
 
     # -- the bare engine, set up exactly as the runner's replica sets up its own
     os.environ.update(replica_envs(options)[0])
@@ -92,21 +94,34 @@ def main() -> int:
         kwargs["enforce_eager"] = True  # as ifharness.runners.vllm.Engine does
     llm = LLM(model=ref.path, **kwargs)
     params = SamplingParams(n=1, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, stop=None)
-    chunks = [conversations[i:i + chunk_size] for i in range(0, len(conversations), chunk_size)]
+    chunks = [conversations[i : i + chunk_size] for i in range(0, len(conversations), chunk_size)]
 
     def bare(batches: list[list[Any]]) -> tuple[float, int, list[str]]:
         started = time.perf_counter()
         outs = [o for b in batches for o in llm.chat(b, params, use_tqdm=False)]
-        return (time.perf_counter() - started, sum(len(o.outputs[0].token_ids) for o in outs),
-                [o.outputs[0].text for o in outs])
+        return (
+            time.perf_counter() - started,
+            sum(len(o.outputs[0].token_ids) for o in outs),
+            [o.outputs[0].text for o in outs],
+        )
 
     runner = VLLMRunner(options)
     runner.start()
     cfg: dict[str, Any] = {
-        "model": model_arg, "task": task_name, "data": data, "limit": N_PROMPTS,
-        "max_tokens": MAX_TOKENS, "temperature": 0.0, "top_p": 1.0, "stop": [], "seed": 0,
-        "reasoning_parser": "none", "chunk_size": chunk_size, "options": {"schedule": "stream"},
-        "engine_args": dict(ENGINE_ARGS)}
+        "model": model_arg,
+        "task": task_name,
+        "data": data,
+        "limit": N_PROMPTS,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "stop": [],
+        "seed": 0,
+        "reasoning_parser": "none",
+        "chunk_size": chunk_size,
+        "options": {"schedule": "stream"},
+        "engine_args": dict(ENGINE_ARGS),
+    }
     bare_s, drive_s, execute_s = [], [], []
     tokens = 0
     identical = None
@@ -132,12 +147,17 @@ def main() -> int:
                 bare_s.append(seconds)
                 if not rep % 2:
                     harness_once(out)
-                rows = {str(json.loads(x)["key"]): json.loads(x)["response"]
-                        for x in (out / "completions.jsonl").read_text().splitlines()}
+                rows = {
+                    str(json.loads(x)["key"]): json.loads(x)["response"]
+                    for x in (out / "completions.jsonl").read_text().splitlines()
+                }
                 identical = sum(rows.get(str(r.key)) == t for r, t in zip(requests, texts))
-                print(f"  repeat {rep + 1}: bare {seconds:7.2f} s   ifharness drive "
-                      f"{drive_s[-1]:7.2f} s, execute {execute_s[-1]:7.2f} s   ratio "
-                      f"{drive_s[-1] / seconds:.3f}", flush=True)
+                print(
+                    f"  repeat {rep + 1}: bare {seconds:7.2f} s   ifharness drive "
+                    f"{drive_s[-1]:7.2f} s, execute {execute_s[-1]:7.2f} s   ratio "
+                    f"{drive_s[-1] / seconds:.3f}",
+                    flush=True,
+                )
             per_chunk_s, _, _ = bare(chunks)
     finally:
         runner.close()
@@ -145,20 +165,30 @@ def main() -> int:
 
     b, d, e = (statistics.median(x) for x in (bare_s, drive_s, execute_s))
     print(f"bare LLM.chat, one call   {b:8.2f} s  {tokens / b:7.1f} tok/s  (median)")
-    print(f"ifharness run, generating {d:8.2f} s  {tokens / d:7.1f} tok/s  (median; schedule "
-          f"{cfg['schedule']}, chunk size {chunk_size})")
-    print(f"ifharness run, everything {e:8.2f} s  (loading the task, generating, scoring, "
-          "writing the run folder; engine start excluded)")
-    print(f"bare LLM.chat per chunk of {chunk_size} (what --schedule chunk does): "
-          f"{per_chunk_s:.2f} s, {per_chunk_s / b:.3f} x the one call")
+    print(
+        f"ifharness run, generating {d:8.2f} s  {tokens / d:7.1f} tok/s  (median; schedule "
+        f"{cfg['schedule']}, chunk size {chunk_size})"
+    )
+    print(
+        f"ifharness run, everything {e:8.2f} s  (loading the task, generating, scoring, "
+        "writing the run folder; engine start excluded)"
+    )
+    print(
+        f"bare LLM.chat per chunk of {chunk_size} (what --schedule chunk does): "
+        f"{per_chunk_s:.2f} s, {per_chunk_s / b:.3f} x the one call"
+    )
     print(f"answers identical to the bare call's: {identical}/{len(requests)}")
-    print(f"CPU time of the ifharness process itself per run (receiving, writing, fsync, "
-          f"progress, scoring): {statistics.median(main_cpu_s):.2f} s, "
-          f"{100 * statistics.median(main_cpu_s) / b:.1f} % of the bare wall time")
+    print(
+        f"CPU time of the ifharness process itself per run (receiving, writing, fsync, "
+        f"progress, scoring): {statistics.median(main_cpu_s):.2f} s, "
+        f"{100 * statistics.median(main_cpu_s) / b:.1f} % of the bare wall time"
+    )
     ratio = statistics.median(x / y for x, y in zip(drive_s, bare_s))
-    print(f"overhead ratio (ifharness generating / bare, median of the paired repeats): "
-          f"{ratio:.3f}  ({'within' if ratio <= TARGET else 'above'} the {TARGET:.2f} target); "
-          f"ratio of medians {d / b:.3f}; with scoring and writing: {e / b:.3f}")
+    print(
+        f"overhead ratio (ifharness generating / bare, median of the paired repeats): "
+        f"{ratio:.3f}  ({'within' if ratio <= TARGET else 'above'} the {TARGET:.2f} target); "
+        f"ratio of medians {d / b:.3f}; with scoring and writing: {e / b:.3f}"
+    )
     return 0
 
 

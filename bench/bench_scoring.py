@@ -31,7 +31,8 @@ def main() -> int:
         print(f"skipped: reference data not found in {DATA}")
         return 0
     nltk_cache = metadata.distribution("llama-index-core").locate_file(
-        "llama_index/core/_static/nltk_cache")
+        "llama_index/core/_static/nltk_cache"
+    )
     os.environ["NLTK_DATA"] = str(nltk_cache)
     os.environ.setdefault("LOCAL_RANK", "1")  # lm-eval then never tries to download
 
@@ -79,7 +80,8 @@ def main() -> int:
     t_ci, _ = timed(run_ours_with_intervals)
     by_key = {v["key"]: v for v in ours.verdicts}
     differ = [
-        doc["key"] for (doc, _), o in zip(docs, lm_out)
+        doc["key"]
+        for (doc, _), o in zip(docs, lm_out)
         if by_key[doc["key"]]["strict"] != o["inst_level_strict_acc"]
         or by_key[doc["key"]]["loose"] != o["inst_level_loose_acc"]
     ]
@@ -87,11 +89,15 @@ def main() -> int:
     # of the seeded stream, ours the first (as the reference with a seed per pass does).
     same = not (set(differ) - RANDOM_IN_REFERENCE)
     print(f"answers scored (strict + loose): {len(docs)}")
-    print(f"lm-eval {metadata.version('lm_eval')} ifeval scorer: {t_lm * 1000:8.1f} ms (median of {REPEATS})")
+    print(
+        f"lm-eval {metadata.version('lm_eval')} ifeval scorer: {t_lm * 1000:8.1f} ms (median of {REPEATS})"
+    )
     print(f"ifharness.score:                 {t_ours * 1000:8.1f} ms (median of {REPEATS})")
     print(f"ifharness.score + 1000 bootstrap resamples: {t_ci * 1000:8.1f} ms")
-    print(f"speed-up: {t_lm / t_ours:.1f}x   identical verdicts: {same} "
-          f"(prompts that differ: {differ or 'none'}; random in the reference: {sorted(RANDOM_IN_REFERENCE)})")
+    print(
+        f"speed-up: {t_lm / t_ours:.1f}x   identical verdicts: {same} "
+        f"(prompts that differ: {differ or 'none'}; random in the reference: {sorted(RANDOM_IN_REFERENCE)})"
+    )
     return 0 if same else 1
 
 

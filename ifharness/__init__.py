@@ -8,8 +8,8 @@ Python API::
     result.metrics["prompt_level_strict_acc"]
 """
 
-from .scoring import ScoreResult, score
 from .loader import Task, load_task
+from .scoring import ScoreResult, score
 
 __version__ = "0.1.0"
 

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .loader import load_task
-    from .results import write_score_run
     from .report_text import metrics_table
+    from .results import write_score_run
     from .scoring import score
 
     if args.from_lmeval:
@@ -31,17 +31,25 @@ def _cmd_score(args: argparse.Namespace) -> int:
     j = result.joined
     if j.missing:
         shown = ", ".join(map(str, j.missing[:10])) + (" …" if len(j.missing) > 10 else "")
-        print(f"warning: {len(j.missing)} prompt(s) have no answer in {args.responses} and are "
-              f"scored as not followed: keys {shown}", file=sys.stderr)
+        print(
+            f"warning: {len(j.missing)} prompt(s) have no answer in {args.responses} and are "
+            f"scored as not followed: keys {shown}",
+            file=sys.stderr,
+        )
     for d in j.duplicates[:10]:
         print(f"warning: duplicate answer for {d}", file=sys.stderr)
     if j.unmatched:
-        print(f"warning: {j.unmatched} answer row(s) match no prompt of task {task.name} "
-              "(by key or prompt text) and were ignored", file=sys.stderr)
+        print(
+            f"warning: {j.unmatched} answer row(s) match no prompt of task {task.name} "
+            "(by key or prompt text) and were ignored",
+            file=sys.stderr,
+        )
     write_score_run(args.out, result, responses=args.responses)
     print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}")
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
-    print(f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json")
+    print(
+        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json"
+    )
     return 0
 
 
@@ -51,14 +59,19 @@ def _score_from_lmeval(args: argparse.Namespace) -> int:
 
     if args.responses:
         raise IfharnessError("give either --responses or --from-lmeval, not both")
-    result = rescore(args.from_lmeval, args.task, data=args.data, profile=args.profile,
-                     processes=args.processes)
+    result = rescore(
+        args.from_lmeval, args.task, data=args.data, profile=args.profile, processes=args.processes
+    )
     write_lmeval_run(args.out, result, args.from_lmeval)
     task = result.task
-    print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}, "
-          f"answers from lm-eval {args.from_lmeval}")
+    print(
+        f"task {task.name} ({task.data_origin}), profile {task.profile.name}, "
+        f"answers from lm-eval {args.from_lmeval}"
+    )
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
-    print(f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json")
+    print(
+        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json"
+    )
     return 0
 
 
@@ -80,7 +93,9 @@ def _cmd_constraints(args: argparse.Namespace) -> int:
         by_suite: dict[str, dict[str, object]] = {}
         for c in sorted(rows, key=lambda c: (c.suite, c.id)):
             by_suite.setdefault(c.suite, {})[c.id] = {
-                "kwargs": c.kwargs_schema, "instruction": c.instruction}
+                "kwargs": c.kwargs_schema,
+                "instruction": c.instruction,
+            }
         print(json.dumps(by_suite, indent=2))
         return 0
     for c in sorted(rows, key=lambda c: (c.suite, c.id)):
@@ -113,8 +128,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except KwargsError as e:
         raise IfharnessError(str(e)) from None
     verdict = judge([(c.id, bound)], text, Text("").profile, c.suite)
-    out = {"id": c.id, "suite": c.suite, "kwargs": bound, "strict": verdict["strict"][0],
-           "loose": verdict["loose"][0]}
+    out = {
+        "id": c.id,
+        "suite": c.suite,
+        "kwargs": bound,
+        "strict": verdict["strict"][0],
+        "loose": verdict["loose"][0],
+    }
     if "unscorable" in verdict:
         out["unscorable"] = verdict["unscorable"]["0"]
     print(json.dumps(out, ensure_ascii=False))
@@ -134,8 +154,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     a, b = load_run(args.a), load_run(args.b)
     try:
-        result = compare_runs(a, b, args.metric or None, args.mode, args.n_resamples,
-                              args.seed, args.alpha)
+        result = compare_runs(
+            a, b, args.metric or None, args.mode, args.n_resamples, args.seed, args.alpha
+        )
     except ValueError as e:
         raise IfharnessError(str(e)) from None
     print(to_text(result))
@@ -159,8 +180,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_bootstrap_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-resamples", type=int, default=1000,
-                   help="bootstrap resamples (default 1000)")
+    p.add_argument(
+        "--n-resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
@@ -170,12 +192,20 @@ def _add_analysis_commands(sub) -> None:
 
     metrics = ", ".join(metric_names())
     lb = sub.add_parser("leaderboard", help="one table across run folders (md, csv, html, json)")
-    lb.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_GLOB",
-                    help="run folders, globs (quote them), or folders holding run folders")
-    lb.add_argument("--format", choices=("md", "csv", "html", "json"),
-                    help="output format (default: from --out's extension, else md)")
-    lb.add_argument("--metric", help=f"headline metric for every row ({metrics}); "
-                    "default: each task's own")
+    lb.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR_OR_GLOB",
+        help="run folders, globs (quote them), or folders holding run folders",
+    )
+    lb.add_argument(
+        "--format",
+        choices=("md", "csv", "html", "json"),
+        help="output format (default: from --out's extension, else md)",
+    )
+    lb.add_argument(
+        "--metric", help=f"headline metric for every row ({metrics}); default: each task's own"
+    )
     lb.add_argument("--out", help="write to this file instead of standard output")
     _add_bootstrap_args(lb)
     lb.set_defaults(func=_cmd_leaderboard)
@@ -183,30 +213,48 @@ def _add_analysis_commands(sub) -> None:
     cp = sub.add_parser("compare", help="paired comparison of two runs of the same task")
     cp.add_argument("a", metavar="A", help="run folder A (the reference)")
     cp.add_argument("b", metavar="B", help="run folder B; deltas are B - A")
-    cp.add_argument("--metric", action="append", help=f"metric(s) to show ({metrics}); "
-                    "repeatable; default all")
-    cp.add_argument("--mode", choices=("strict", "loose"), default="strict",
-                    help="verdicts for the per-constraint table")
-    cp.add_argument("--alpha", type=float, default=0.05,
-                    help="intervals are at level 1 - alpha (default 0.05)")
+    cp.add_argument(
+        "--metric", action="append", help=f"metric(s) to show ({metrics}); repeatable; default all"
+    )
+    cp.add_argument(
+        "--mode",
+        choices=("strict", "loose"),
+        default="strict",
+        help="verdicts for the per-constraint table",
+    )
+    cp.add_argument(
+        "--alpha", type=float, default=0.05, help="intervals are at level 1 - alpha (default 0.05)"
+    )
     cp.add_argument("--json", help="write the comparison as JSON here")
     cp.add_argument("--markdown", help="write a Markdown summary here")
     _add_bootstrap_args(cp)
     cp.set_defaults(func=_cmd_compare)
 
-    g = sub.add_parser("gate", help="CI gate: exit 1 on a significant drop beyond --max-drop",
-                       description="Exit 0: no significant regression; 1: regression; "
-                       "2: usage or data error.")
+    g = sub.add_parser(
+        "gate",
+        help="CI gate: exit 1 on a significant drop beyond --max-drop",
+        description="Exit 0: no significant regression; 1: regression; 2: usage or data error.",
+    )
     g.add_argument("--baseline", required=True, help="baseline run folder")
     g.add_argument("--candidate", required=True, help="candidate run folder")
-    g.add_argument("--metric", action="append",
-                   help=f"metric to gate ({metrics}); repeatable; default: the task's headline")
-    g.add_argument("--max-drop", default="0.02",
-                   help="largest tolerated drop: a fraction (0.02) or points (2pt); default 0.02")
+    g.add_argument(
+        "--metric",
+        action="append",
+        help=f"metric to gate ({metrics}); repeatable; default: the task's headline",
+    )
+    g.add_argument(
+        "--max-drop",
+        default="0.02",
+        help="largest tolerated drop: a fraction (0.02) or points (2pt); default 0.02",
+    )
     g.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    g.add_argument("--rule", choices=("drop", "ci"), default="drop",
-                   help="drop: fail when delta < -max-drop and p < alpha (default); "
-                   "ci: fail when the whole (1-alpha) interval of delta is below -max-drop")
+    g.add_argument(
+        "--rule",
+        choices=("drop", "ci"),
+        default="drop",
+        help="drop: fail when delta < -max-drop and p < alpha (default); "
+        "ci: fail when the whole (1-alpha) interval of delta is below -max-drop",
+    )
     g.add_argument("--json", help="write the JSON verdict here")
     g.add_argument("--markdown", help="write the Markdown PR summary here")
     _add_bootstrap_args(g)
@@ -237,21 +285,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as e:
         raise IfharnessError(f"--chat-template-kwargs is not valid JSON: {e}") from None
     if not isinstance(template_kwargs, dict):
-        raise IfharnessError("--chat-template-kwargs must be a JSON object, e.g. "
-                             "'{\"enable_thinking\": false}'")
+        raise IfharnessError(
+            "--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\": false}'"
+        )
     if args.thinking is not None:
         template_kwargs["enable_thinking"] = args.thinking == "on"
     engine_args = dict(args.engine_arg or [])
     if args.max_model_len is not None:
         engine_args["max_model_len"] = args.max_model_len
     cfg = RunConfig(
-        model=args.model, task=args.task, data=args.data, profile=args.profile,
-        backend=args.backend, limit=args.limit, out=args.out, max_tokens=args.max_tokens,
-        temperature=args.temperature, top_p=args.top_p, stop=args.stop, seed=args.seed,
-        n=args.n, chunk_size=args.chunk_size, system_prompt=args.system_prompt,
-        chat_template=args.chat_template, chat_template_kwargs=template_kwargs,
-        reasoning_parser=args.reasoning_parser, engine_args=engine_args,
-        overwrite=args.overwrite, processes=args.processes, options=_backend_options(args),
+        model=args.model,
+        task=args.task,
+        data=args.data,
+        profile=args.profile,
+        backend=args.backend,
+        limit=args.limit,
+        out=args.out,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        stop=args.stop,
+        seed=args.seed,
+        n=args.n,
+        chunk_size=args.chunk_size,
+        system_prompt=args.system_prompt,
+        chat_template=args.chat_template,
+        chat_template_kwargs=template_kwargs,
+        reasoning_parser=args.reasoning_parser,
+        engine_args=engine_args,
+        overwrite=args.overwrite,
+        processes=args.processes,
+        options=_backend_options(args),
     )
     many = _model_list(args)
     if many is not None:
@@ -259,15 +323,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         outcome = execute(cfg)
     except KeyboardInterrupt:
-        print("\ninterrupted: the chunks already written are kept; run the same command again "
-              "to resume", file=sys.stderr)
+        print(
+            "\ninterrupted: the chunks already written are kept; run the same command again "
+            "to resume",
+            file=sys.stderr,
+        )
         return 130
     run = outcome.run
-    print(f"model {run.model_name} · task {run.task} ({run.data}) · "
-          f"{run.n_samples} samples · {outcome.stats.generated} generated now, "
-          f"{outcome.stats.skipped} resumed")
-    print(metrics_table(outcome.result.metrics,
-                        "per_constraint" if args.per_constraint else "per_family"))
+    print(
+        f"model {run.model_name} · task {run.task} ({run.data}) · "
+        f"{run.n_samples} samples · {outcome.stats.generated} generated now, "
+        f"{outcome.stats.skipped} resumed"
+    )
+    print(
+        metrics_table(
+            outcome.result.metrics, "per_constraint" if args.per_constraint else "per_family"
+        )
+    )
     print(f"\nwrote {outcome.folder}/run.json, completions.jsonl, verdicts.jsonl, metrics.json")
     return _incomplete_exit(outcome)
 
@@ -298,8 +370,9 @@ def _model_list(args: argparse.Namespace) -> list[str] | None:
         path = Path(spec[1:]).expanduser()
         if not path.is_file():
             raise IfharnessError(f"--models {spec}: no such file")
-        names = [line.split("#", 1)[0].strip()
-                 for line in path.read_text(encoding="utf-8").splitlines()]
+        names = [
+            line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
+        ]
     else:
         names = [n.strip() for n in spec.split(",")]
     names = [n for n in names if n]
@@ -343,8 +416,11 @@ def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> i
         worst = max(worst, code)
         summary.append((name, outcome.run.status, outcome.folder))
         print(f"\n{name}: {outcome.folder}")
-        print(metrics_table(outcome.result.metrics,
-                            "per_constraint" if args.per_constraint else "per_family"))
+        print(
+            metrics_table(
+                outcome.result.metrics, "per_constraint" if args.per_constraint else "per_family"
+            )
+        )
     print("\nmodels:")
     for name, status, folder in summary:
         print(f"  {name}: {status}" + (f" ({folder})" if folder else ""))
@@ -356,25 +432,38 @@ def _add_run_command(sub) -> None:
     from .runners.registry import DEFAULT_BACKEND, add_backend_arguments, all_backends
 
     r = sub.add_parser(
-        "run", help="generate answers with a model (vLLM), resumably, and score them",
+        "run",
+        help="generate answers with a model (vLLM), resumably, and score them",
         description="Generate answers for a task and score them. With no --model the "
         "embedded SmolLM2-135M-Instruct runs on a plain CPU. Interrupted (Ctrl-C, kill -9)? "
-        "Run the same command again: finished chunks are kept and only the rest is generated.")
-    r.add_argument("--model", help="model folder or hub id (default: the embedded "
-                   "SmolLM2-135M-Instruct, converted once into the user cache); with "
-                   "--backend openai the model's name on the server")
-    r.add_argument("--models", metavar="A,B,C|@FILE",
-                   help="run the task for each of these models (comma-separated, or @FILE "
-                   "with one per line), one run folder each; --out is then their parent")
-    r.add_argument("--task", default="default", help="bundled task name or task YAML path "
-                   "(default: default)")
+        "Run the same command again: finished chunks are kept and only the rest is generated.",
+    )
+    r.add_argument(
+        "--model",
+        help="model folder or hub id (default: the embedded "
+        "SmolLM2-135M-Instruct, converted once into the user cache); with "
+        "--backend openai the model's name on the server",
+    )
+    r.add_argument(
+        "--models",
+        metavar="A,B,C|@FILE",
+        help="run the task for each of these models (comma-separated, or @FILE "
+        "with one per line), one run folder each; --out is then their parent",
+    )
+    r.add_argument(
+        "--task", default="default", help="bundled task name or task YAML path (default: default)"
+    )
     r.add_argument("--data", help="local JSONL of the task's prompts (instead of its source)")
     r.add_argument("--profile", help="scoring profile (default: the task's)")
     backends = all_backends()
-    r.add_argument("--backend", default=DEFAULT_BACKEND, choices=[b.name for b in backends],
-                   help="; ".join(f"{b.name}: {b.summary}" if b.summary else b.name
-                                  for b in backends) + f" (default {DEFAULT_BACKEND}); each "
-                   "backend's own flags are in its group below")
+    r.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        choices=[b.name for b in backends],
+        help="; ".join(f"{b.name}: {b.summary}" if b.summary else b.name for b in backends)
+        + f" (default {DEFAULT_BACKEND}); each "
+        "backend's own flags are in its group below",
+    )
     r.add_argument("--limit", type=int, help="only the first N samples")
     r.add_argument("--out", help="run folder (default: results/<model>__<task>)")
     g = r.add_argument_group("sampling (defaults: the task's generation settings)")
@@ -385,30 +474,56 @@ def _add_run_command(sub) -> None:
     g.add_argument("--seed", type=int, default=0, help="engine / sampling seed (default 0)")
     g.add_argument("--n", type=int, default=1, help="samples per prompt (needs temperature > 0)")
     c = r.add_argument_group("chat")
-    c.add_argument("--system-prompt", help="system message put before each conversation "
-                   "that has none")
-    c.add_argument("--chat-template", metavar="FILE", help="Jinja chat template to use "
-                   "instead of the model's")
-    c.add_argument("--chat-template-kwargs", metavar="JSON",
-                   help="extra chat template variables, e.g. '{\"enable_thinking\": false}'")
-    c.add_argument("--thinking", choices=("on", "off"),
-                   help="shorthand for enable_thinking in --chat-template-kwargs")
-    c.add_argument("--reasoning-parser", default="auto", choices=("auto", *parser_names()),
-                   help="how reasoning is split from the answer (default: by model family)")
+    c.add_argument(
+        "--system-prompt", help="system message put before each conversation that has none"
+    )
+    c.add_argument(
+        "--chat-template", metavar="FILE", help="Jinja chat template to use instead of the model's"
+    )
+    c.add_argument(
+        "--chat-template-kwargs",
+        metavar="JSON",
+        help="extra chat template variables, e.g. '{\"enable_thinking\": false}'",
+    )
+    c.add_argument(
+        "--thinking",
+        choices=("on", "off"),
+        help="shorthand for enable_thinking in --chat-template-kwargs",
+    )
+    c.add_argument(
+        "--reasoning-parser",
+        default="auto",
+        choices=("auto", *parser_names()),
+        help="how reasoning is split from the answer (default: by model family)",
+    )
     e = r.add_argument_group(
-        "engine", "vLLM's CPU build gets a 1 GiB KV cache unless VLLM_CPU_KVCACHE_SPACE (GiB) "
+        "engine",
+        "vLLM's CPU build gets a 1 GiB KV cache unless VLLM_CPU_KVCACHE_SPACE (GiB) "
         "or --engine-arg kv_cache_memory_bytes=N says otherwise; VLLM_LOGGING_LEVEL defaults "
-        "to WARNING")
-    e.add_argument("--chunk-size", type=int, help="answers per checkpoint (one fsynced "
-                   "append), and prompts per LLM.chat call with --schedule chunk "
-                   "(default: 64 on vLLM's CPU build, 512 otherwise)")
+        "to WARNING",
+    )
+    e.add_argument(
+        "--chunk-size",
+        type=int,
+        help="answers per checkpoint (one fsynced "
+        "append), and prompts per LLM.chat call with --schedule chunk "
+        "(default: 64 on vLLM's CPU build, 512 otherwise)",
+    )
     e.add_argument("--max-model-len", type=int, help="context length the engine plans for")
-    e.add_argument("--engine-arg", action="append", type=_engine_arg, metavar="KEY=VALUE",
-                   help="any other vllm.LLM keyword argument, VALUE as JSON when it parses "
-                   "(repeatable), e.g. --engine-arg gpu_memory_utilization=0.8")
+    e.add_argument(
+        "--engine-arg",
+        action="append",
+        type=_engine_arg,
+        metavar="KEY=VALUE",
+        help="any other vllm.LLM keyword argument, VALUE as JSON when it parses "
+        "(repeatable), e.g. --engine-arg gpu_memory_utilization=0.8",
+    )
     add_backend_arguments(r)
-    r.add_argument("--overwrite", action="store_true",
-                   help="start over in a run folder made with other settings")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a run folder made with other settings",
+    )
     r.add_argument("--processes", type=int, default=1, help="scoring processes")
     r.add_argument("--per-constraint", action="store_true", help="print the per-constraint table")
     r.set_defaults(func=_cmd_run)
@@ -419,13 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("score", help="score answers someone generated against a task")
-    s.add_argument("--task", required=True, help="bundled task name (ifeval, …) or a task YAML path")
+    s.add_argument(
+        "--task", required=True, help="bundled task name (ifeval, …) or a task YAML path"
+    )
     s.add_argument("--data", help="local JSONL of the task's prompts (instead of the hub dataset)")
-    s.add_argument("--responses",
-                   help="JSONL with 'response' and 'key' (or the exact 'prompt') per line")
-    s.add_argument("--from-lmeval", metavar="SAMPLES_JSONL",
-                   help="instead of --responses: an lm-eval --log_samples file of an "
-                   "ifharness_* task (samples_<task>_<date>.jsonl)")
+    s.add_argument(
+        "--responses", help="JSONL with 'response' and 'key' (or the exact 'prompt') per line"
+    )
+    s.add_argument(
+        "--from-lmeval",
+        metavar="SAMPLES_JSONL",
+        help="instead of --responses: an lm-eval --log_samples file of an "
+        "ifharness_* task (samples_<task>_<date>.jsonl)",
+    )
     s.add_argument("--out", required=True, help="folder for verdicts.jsonl, metrics.json, run.json")
     s.add_argument("--profile", help="scoring profile (default: the task's, normally 'reference')")
     s.add_argument("--processes", type=int, default=1)
@@ -441,15 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("id", help="constraint id, e.g. length_constraints:number_words")
     v.add_argument("text", help="the text, a file path, or - for standard input")
     v.add_argument("--kwargs", default="{}", help="the constraint's kwargs as a JSON object")
-    v.add_argument("--suite", help="the suite to look the id up in (needed when several "
-                   "suites define it)")
+    v.add_argument(
+        "--suite", help="the suite to look the id up in (needed when several suites define it)"
+    )
     v.set_defaults(func=_cmd_verify)
     _add_run_command(sub)
     _add_analysis_commands(sub)
 
-    lp = sub.add_parser("lmeval-path", help="print the folder of the ifharness_* lm-eval tasks",
-                        description='lm_eval --include_path "$(ifharness lmeval-path)" '
-                        "--tasks ifharness_default ...")
+    lp = sub.add_parser(
+        "lmeval-path",
+        help="print the folder of the ifharness_* lm-eval tasks",
+        description='lm_eval --include_path "$(ifharness lmeval-path)" '
+        "--tasks ifharness_default ...",
+    )
     lp.set_defaults(func=_cmd_lmeval_path)
     return p
 

@@ -29,13 +29,16 @@ from .rundir import RunData, row_id
 def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Rows of A and B in the same order, on the (key, sample) pairs both runs hold."""
     if a.task != b.task:
-        raise DataError(f"cannot compare runs of different tasks: {a.path} is task {a.task!r}, "
-                        f"{b.path} is task {b.task!r}")
+        raise DataError(
+            f"cannot compare runs of different tasks: {a.path} is task {a.task!r}, "
+            f"{b.path} is task {b.task!r}"
+        )
     if a.dataset_hash != b.dataset_hash:
         raise DataError(
             f"cannot compare runs on different data: dataset_hash {str(a.dataset_hash)[:12]} "
             f"({a.path}) != {str(b.dataset_hash)[:12]} ({b.path}); score both runs on the same "
-            "data file")
+            "data file"
+        )
     by_b = {row_id(r): r for r in b.verdicts}
     rows_a, rows_b = [], []
     for r in a.verdicts:
@@ -43,22 +46,32 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str,
         if other is None:
             continue
         if other["instruction_id_list"] != r["instruction_id_list"]:
-            raise DataError(f"key {r['key']}: the runs list different instructions "
-                            f"({a.path}, {b.path}); were they scored on the same data?")
+            raise DataError(
+                f"key {r['key']}: the runs list different instructions "
+                f"({a.path}, {b.path}); were they scored on the same data?"
+            )
         rows_a.append(r)
         rows_b.append(other)
     if not rows_a:
         raise DataError(f"{a.path} and {b.path} share no (key, sample) rows to compare")
-    info = {"rows": len(rows_a), "prompts": len({row_id(r)[0] for r in rows_a}),
-            "only_a": len(a.verdicts) - len(rows_a), "only_b": len(by_b) - len(rows_b),
-            "samples_per_prompt": max(row_id(r)[1] for r in rows_a) + 1}
+    info = {
+        "rows": len(rows_a),
+        "prompts": len({row_id(r)[0] for r in rows_a}),
+        "only_a": len(a.verdicts) - len(rows_a),
+        "only_b": len(by_b) - len(rows_b),
+        "samples_per_prompt": max(row_id(r)[1] for r in rows_a) + 1,
+    }
     notes = []
     if info["only_a"] or info["only_b"]:
-        notes.append(f"paired on {info['rows']} rows; {info['only_a']} only in A and "
-                     f"{info['only_b']} only in B were left out")
+        notes.append(
+            f"paired on {info['rows']} rows; {info['only_a']} only in A and "
+            f"{info['only_b']} only in B were left out"
+        )
     if a.profile != b.profile:
-        notes.append(f"scoring profiles differ ({a.profile} vs {b.profile}): part of any "
-                     "difference may come from the scorer, not the model")
+        notes.append(
+            f"scoring profiles differ ({a.profile} vs {b.profile}): part of any "
+            "difference may come from the scorer, not the model"
+        )
     return rows_a, rows_b, {**info, "notes": notes}
 
 
@@ -76,9 +89,18 @@ def constraint_deltas(
         b, c, n = stats.discordant(known)
         acc_a = sum(bool(x) for x, _ in known) / n if n else None
         acc_b = sum(bool(y) for _, y in known) / n if n else None
-        out.append({"constraint": cid, "n": n, "a": acc_a, "b": acc_b,
-                    "delta": None if n == 0 else acc_b - acc_a, "a_only": b, "b_only": c,
-                    "p": stats.mcnemar_exact(b, c) if n else None})
+        out.append(
+            {
+                "constraint": cid,
+                "n": n,
+                "a": acc_a,
+                "b": acc_b,
+                "delta": None if n == 0 else acc_b - acc_a,
+                "a_only": b,
+                "b_only": c,
+                "p": stats.mcnemar_exact(b, c) if n else None,
+            }
+        )
     for row, q in zip(out, stats.benjamini_hochberg([r["p"] for r in out])):
         row["q"] = q
     out.sort(key=lambda r: (1.0 if r["p"] is None else r["p"], r["constraint"]))
@@ -89,13 +111,18 @@ def mcnemar(metric: BaseMetric, rows_a: Sequence[dict], rows_b: Sequence[dict]) 
     """Exact McNemar on the rows where one run passed ``metric`` and the other did not."""
     pb, pc, n = stats.discordant(
         (metric.row_pass(x[metric.mode]), metric.row_pass(y[metric.mode]))
-        for x, y in zip(rows_a, rows_b))
+        for x, y in zip(rows_a, rows_b)
+    )
     return {"a_only": pb, "b_only": pc, "pairs": n, "p": stats.mcnemar_exact(pb, pc)}
 
 
 def compare_runs(
-    a: RunData, b: RunData, metrics: Sequence[str] | None = None, mode: str = "strict",
-    n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
+    a: RunData,
+    b: RunData,
+    metrics: Sequence[str] | None = None,
+    mode: str = "strict",
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
     """Everything ``compare`` prints and ``gate`` decides on, as one JSON-able dict
@@ -119,22 +146,37 @@ def compare_runs(
                 row["test"], row["p"] = "mcnemar_exact", row["mcnemar"]["p"]
         result_metrics[m] = row
     return {
-        "a": describe(a), "b": describe(b), "task": a.task, "dataset_hash": a.dataset_hash,
-        "paired": {k: v for k, v in info.items() if k != "notes"}, "notes": info["notes"],
-        "alpha": alpha, "interval": {"level": level, "method": "paired percentile bootstrap, "
-                                     "resampling prompts", "n_resamples": n_resamples,
-                                     "seed": seed},
-        "metrics": result_metrics, "constraint_mode": mode,
+        "a": describe(a),
+        "b": describe(b),
+        "task": a.task,
+        "dataset_hash": a.dataset_hash,
+        "paired": {k: v for k, v in info.items() if k != "notes"},
+        "notes": info["notes"],
+        "alpha": alpha,
+        "interval": {
+            "level": level,
+            "method": "paired percentile bootstrap, resampling prompts",
+            "n_resamples": n_resamples,
+            "seed": seed,
+        },
+        "metrics": result_metrics,
+        "constraint_mode": mode,
         "constraints": constraint_deltas(rows_a, rows_b, mode),
     }
 
 
 def describe(run: RunData) -> dict[str, Any]:
-    return {"path": str(run.path), "model": run.model, "profile": run.profile,
-            "sampling": run.sampling, "chat_template_hash": run.chat_template_hash}
+    return {
+        "path": str(run.path),
+        "model": run.model,
+        "profile": run.profile,
+        "sampling": run.sampling,
+        "chat_template_hash": run.chat_template_hash,
+    }
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def pct(x: float | None, signed: bool = False) -> str:
     if x is None:
@@ -156,8 +198,10 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(x: Any) -> str:
         return str(x).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(map(cell, header)) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(map(cell, header)) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -165,8 +209,17 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def metrics_rows(result: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, r in result["metrics"].items():
-        rows.append([name, pct(r["a"]), pct(r["b"]), pct(r["delta"], True), interval(r["ci"]),
-                     pvalue(r["p"]), r["test"]])
+        rows.append(
+            [
+                name,
+                pct(r["a"]),
+                pct(r["b"]),
+                pct(r["delta"], True),
+                interval(r["ci"]),
+                pvalue(r["p"]),
+                r["test"],
+            ]
+        )
     return rows
 
 
@@ -176,26 +229,48 @@ CONSTRAINT_HEADER = ("constraint", "n", "A %", "B %", "Δ pt", "A only", "B only
 
 def constraint_rows(result: dict[str, Any], limit: int | None = None) -> list[list[str]]:
     rows = result["constraints"][:limit] if limit else result["constraints"]
-    return [[r["constraint"], r["n"], pct(r["a"]), pct(r["b"]), pct(r["delta"], True),
-             r["a_only"], r["b_only"], pvalue(r["p"]), pvalue(r["q"])] for r in rows]
+    return [
+        [
+            r["constraint"],
+            r["n"],
+            pct(r["a"]),
+            pct(r["b"]),
+            pct(r["delta"], True),
+            r["a_only"],
+            r["b_only"],
+            pvalue(r["p"]),
+            pvalue(r["q"]),
+        ]
+        for r in rows
+    ]
 
 
 def to_markdown(result: dict[str, Any], limit: int | None = 15) -> str:
     p = result["paired"]
     level = round(100 * result["interval"]["level"])
     parts = [
-        (f"**A** `{result['a']['model']}` ({result['a']['path']}) vs **B** "
-        f"`{result['b']['model']}` ({result['b']['path']}) on task `{result['task']}`, "
-        f"{p['prompts']} prompts paired ({p['rows']} rows). Δ = B − A in points; "
-        f"{level}% paired bootstrap intervals."),
-        "", md_table(METRIC_HEADER, metrics_rows(result)), "",
-        (f"<details><summary>Per-constraint deltas ({result['constraint_mode']}, exploratory; "
-        "exact McNemar, Benjamini-Hochberg q)</summary>"), "",
-        md_table(CONSTRAINT_HEADER, constraint_rows(result, limit)), "", "</details>",
+        (
+            f"**A** `{result['a']['model']}` ({result['a']['path']}) vs **B** "
+            f"`{result['b']['model']}` ({result['b']['path']}) on task `{result['task']}`, "
+            f"{p['prompts']} prompts paired ({p['rows']} rows). Δ = B − A in points; "
+            f"{level}% paired bootstrap intervals."
+        ),
+        "",
+        md_table(METRIC_HEADER, metrics_rows(result)),
+        "",
+        (
+            f"<details><summary>Per-constraint deltas ({result['constraint_mode']}, exploratory; "
+            "exact McNemar, Benjamini-Hochberg q)</summary>"
+        ),
+        "",
+        md_table(CONSTRAINT_HEADER, constraint_rows(result, limit)),
+        "",
+        "</details>",
     ]
     if limit and len(result["constraints"]) > limit:
-        parts.insert(-2, f"\n{len(result['constraints']) - limit} more constraint(s) in the "
-                     "JSON verdict.")
+        parts.insert(
+            -2, f"\n{len(result['constraints']) - limit} more constraint(s) in the JSON verdict."
+        )
     for note in result["notes"]:
         parts.append(f"\n> note: {note}")
     return "\n".join(parts) + "\n"
@@ -204,15 +279,21 @@ def to_markdown(result: dict[str, Any], limit: int | None = 15) -> str:
 def to_text(result: dict[str, Any]) -> str:
     def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-        return ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()
-                for r in [header, *rows]]
+        return [
+            "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *rows]
+        ]
 
     p = result["paired"]
-    lines = [f"A: {result['a']['model']} ({result['a']['path']})",
-             f"B: {result['b']['model']} ({result['b']['path']})",
-             (f"task {result['task']}: {p['prompts']} prompts, {p['rows']} paired rows; "
-             f"delta = B - A in points, {round(100 * result['interval']['level'])}% paired "
-             "bootstrap intervals"), ""]
+    lines = [
+        f"A: {result['a']['model']} ({result['a']['path']})",
+        f"B: {result['b']['model']} ({result['b']['path']})",
+        (
+            f"task {result['task']}: {p['prompts']} prompts, {p['rows']} paired rows; "
+            f"delta = B - A in points, {round(100 * result['interval']['level'])}% paired "
+            "bootstrap intervals"
+        ),
+        "",
+    ]
     lines += table(METRIC_HEADER, metrics_rows(result))
     lines += ["", f"per constraint ({result['constraint_mode']}; exploratory, BH-adjusted q):"]
     lines += table(CONSTRAINT_HEADER, constraint_rows(result))

@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import DataError
 
@@ -27,7 +28,7 @@ def read_jsonl(path: str | Path, what: str = "file") -> Iterator[tuple[int, dict
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise DataError(
-                f"{path}:{lineno}: not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); "
+                f"{path}:{lineno}: not UTF-8 (byte {e.start}: {raw[e.start : e.start + 1]!r}); "
                 "re-encode the file as UTF-8"
             ) from None
         if not line.strip():

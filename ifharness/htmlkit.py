@@ -17,8 +17,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
-           "#9d755d", "#ff9da6", "#bab0ac")
+PALETTE = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#eeca3b",
+    "#9d755d",
+    "#ff9da6",
+    "#bab0ac",
+)
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d1d1f}
@@ -76,23 +86,31 @@ def page(title: str, body: str, script: str = "") -> str:
     """A whole HTML document; ``script`` runs after the body (sorting is always included)."""
     js = SORT_JS + script + "\ndocument.body.setAttribute('data-ready','1');\n"
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode()
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-           f"script-src 'sha256-{digest}'")
+    csp = (
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"script-src 'sha256-{digest}'"
+    )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{esc(csp)}\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
         f"<script>{js}</script>\n</body></html>\n"
     )
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]], sortable: bool = True,
-          numeric: Sequence[int] = (), attrs: str = "") -> str:
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    sortable: bool = True,
+    numeric: Sequence[int] = (),
+    attrs: str = "",
+) -> str:
     """An HTML table; a cell may be ``(text, sort_value)`` or ``(text, sort_value, css)``.
 
     Texts are escaped here; pass :class:`Raw` for markup made by this module.
     """
+
     def cell(tag: str, i: int, c: Any) -> str:
         cls = ["num"] if i in numeric else []
         v = None
@@ -105,8 +123,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], sortable: bool =
         return f"<{tag}{a}>{content}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>\n"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>\n" for r in rows
+    )
     cls = ' class="sortable"' if sortable else ""
     return f"<table{cls}{attrs}><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>"
 
@@ -129,24 +148,30 @@ def _color(v: float | None) -> str:
     return "#4ca460"
 
 
-def bar_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequence[Any]]],
-              title: str = "") -> str:
+def bar_chart(
+    categories: Sequence[str], series: Sequence[tuple[str, Sequence[Any]]], title: str = ""
+) -> str:
     """Grouped vertical bars, values in [0, 1]; a value may be ``(v, (lo, hi), n)``."""
     n_cat, n_ser = len(categories), max(1, len(series))
     bar = max(6, min(22, 120 // n_ser))
     group = n_ser * bar + 14
     left, top, height = 44, 28, 220
-    width = max(left + n_cat * group + 20, 30 + 8 * len(title),
-                left + 220 * min(4, len(series)))
+    width = max(left + n_cat * group + 20, 30 + 8 * len(title), left + 220 * min(4, len(series)))
     label_h = 14 + 4 * max((len(c) for c in categories), default=0)
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-           f'height="{top + height + label_h + 24 + 18 * ((n_ser + 3) // 4)}" class="chart">'),
-           f'<text x="{left}" y="16" font-size="13" font-weight="600">{esc(title)}</text>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+            f'height="{top + height + label_h + 24 + 18 * ((n_ser + 3) // 4)}" class="chart">'
+        ),
+        f'<text x="{left}" y="16" font-size="13" font-weight="600">{esc(title)}</text>',
+    ]
     for tick in range(0, 101, 20):
         y = top + height - height * tick / 100
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" '
-                   f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y + 4:.1f}" font-size="11" '
-                   f'text-anchor="end">{tick}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y + 4:.1f}" font-size="11" '
+            f'text-anchor="end">{tick}</text>'
+        )
     for i, cat in enumerate(categories):
         x0 = left + i * group + 7
         for j, (name, values) in enumerate(series):
@@ -158,63 +183,91 @@ def bar_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequence[An
                 continue
             h = height * v
             x = x0 + j * bar
-            tip = f"{name} · {cat}: {100 * v:.1f}%" + (f" {ci_text(ci)}" if ci else "") + (
-                f" (n={n})" if n is not None else "")
-            out.append(f'<rect x="{x}" y="{top + height - h:.1f}" width="{bar - 2}" '
-                       f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}">'
-                       f'<title>{esc(tip)}</title></rect>')
+            tip = (
+                f"{name} · {cat}: {100 * v:.1f}%"
+                + (f" {ci_text(ci)}" if ci else "")
+                + (f" (n={n})" if n is not None else "")
+            )
+            out.append(
+                f'<rect x="{x}" y="{top + height - h:.1f}" width="{bar - 2}" '
+                f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}">'
+                f"<title>{esc(tip)}</title></rect>"
+            )
             if ci:
                 y_lo, y_hi = (top + height - height * c for c in ci)
                 cx = x + (bar - 2) / 2
-                out.append(f'<line x1="{cx}" x2="{cx}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" '
-                           'stroke="#333" stroke-width="1"/>')
+                out.append(
+                    f'<line x1="{cx}" x2="{cx}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" '
+                    'stroke="#333" stroke-width="1"/>'
+                )
         cx, cy = x0 + n_ser * bar / 2, top + height + 10
-        out.append(f'<text x="{cx:.1f}" y="{cy}" font-size="11" text-anchor="end" '
-                   f'transform="rotate(-35 {cx:.1f} {cy})">{esc(cat)}</text>')
+        out.append(
+            f'<text x="{cx:.1f}" y="{cy}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-35 {cx:.1f} {cy})">{esc(cat)}</text>'
+        )
     ly = top + height + label_h + 10
     for j, (name, _) in enumerate(series):
         lx = left + (j % 4) * 220
         y = ly + 18 * (j // 4)
-        out.append(f'<rect x="{lx}" y="{y}" width="12" height="12" '
-                   f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{lx + 16}" y="{y + 11}" '
-                   f'font-size="12">{esc(name[:34])}</text>')
+        out.append(
+            f'<rect x="{lx}" y="{y}" width="12" height="12" '
+            f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{lx + 16}" y="{y + 11}" '
+            f'font-size="12">{esc(name[:34])}</text>'
+        )
     out.append("</svg>")
     return "\n".join(out)
 
 
-def heat_map(rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[Any]],
-             title: str = "") -> str:
+def heat_map(
+    rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[Any]], title: str = ""
+) -> str:
     """Rows × columns of accuracies in [0, 1], coloured and labelled; a value may be
     ``(v, (lo, hi), n)`` for the tooltip."""
     cell_w, cell_h = 62, 20
     left = 14 + 7 * max((len(r) for r in rows), default=0)
     top = 34 + 4.5 * max((len(c[:40]) for c in columns), default=0)
-    width = max(left + cell_w * len(columns) + 20 + 5 * max((len(c[:40]) for c in columns),
-                                                            default=0), 20 + 8 * len(title))
+    width = max(
+        left + cell_w * len(columns) + 20 + 5 * max((len(c[:40]) for c in columns), default=0),
+        20 + 8 * len(title),
+    )
     height = top + cell_h * len(rows) + 10
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-           f'height="{height}" class="chart">'),
-           f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title)}</text>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+            f'height="{height}" class="chart">'
+        ),
+        f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title)}</text>',
+    ]
     for j, col in enumerate(columns):
         cx, cy = left + j * cell_w + cell_w / 2, top - 6
-        out.append(f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="11" transform="rotate(-40 '
-                   f'{cx:.1f} {cy:.1f})">{esc(col[:40])}<title>{esc(col)}</title></text>')
+        out.append(
+            f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="11" transform="rotate(-40 '
+            f'{cx:.1f} {cy:.1f})">{esc(col[:40])}<title>{esc(col)}</title></text>'
+        )
     for i, name in enumerate(rows):
         y = top + i * cell_h
-        out.append(f'<text x="{left - 6}" y="{y + 14:.1f}" font-size="11" '
-                   f'text-anchor="end">{esc(name)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 14:.1f}" font-size="11" '
+            f'text-anchor="end">{esc(name)}</text>'
+        )
         for j, v in enumerate(values[i]):
             ci, n = None, None
             if isinstance(v, tuple):
                 v, ci, n = v
             x = left + j * cell_w
-            tip = f"{name} · {columns[j]}: " + ("no instances" if v is None else
-                                               f"{100 * v:.1f}% {ci_text(ci)}") + (
-                f" (n={n})" if n is not None else "")
-            out.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                       f'fill="{_color(v)}"><title>{esc(tip)}</title></rect>')
+            tip = (
+                f"{name} · {columns[j]}: "
+                + ("no instances" if v is None else f"{100 * v:.1f}% {ci_text(ci)}")
+                + (f" (n={n})" if n is not None else "")
+            )
+            out.append(
+                f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="{_color(v)}"><title>{esc(tip)}</title></rect>'
+            )
             if v is not None:
-                out.append(f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + 14}" font-size="11" '
-                           f'text-anchor="middle">{100 * v:.0f}</text>')
+                out.append(
+                    f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + 14}" font-size="11" '
+                    f'text-anchor="middle">{100 * v:.0f}</text>'
+                )
     out.append("</svg>")
     return "\n".join(out)

@@ -44,17 +44,37 @@ def metric_doc() -> dict[str, str]:
 
 def columns() -> list[str]:
     """CSV/JSON columns: one per base metric of the table between the headline and counts."""
-    return ["rank", "model", "task", "metric", "score", "ci_low", "ci_high", "se",
-            *(b.name for b in base_metrics()), "n_prompts", "samples_per_prompt",
-            "truncation_rate", "missing", "unscorable", "dataset_hash", "profile", "sampling",
-            "chat_template_hash", "ifharness_version", "run"]
+    return [
+        "rank",
+        "model",
+        "task",
+        "metric",
+        "score",
+        "ci_low",
+        "ci_high",
+        "se",
+        *(b.name for b in base_metrics()),
+        "n_prompts",
+        "samples_per_prompt",
+        "truncation_rate",
+        "missing",
+        "unscorable",
+        "dataset_hash",
+        "profile",
+        "sampling",
+        "chat_template_hash",
+        "ifharness_version",
+        "run",
+    ]
 
 
 def sampling_text(sampling: dict[str, Any] | None) -> str:
     if not sampling:
         return ""
-    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
-                     for k, v in sorted(sampling.items()))
+    return ", ".join(
+        f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
+        for k, v in sorted(sampling.items())
+    )
 
 
 def run_row(run: RunData, metric: str | None, n_resamples: int, seed: int) -> dict[str, Any]:
@@ -63,24 +83,38 @@ def run_row(run: RunData, metric: str | None, n_resamples: int, seed: int) -> di
     ci = (m.get("ci") or {}).get(name) or [None, None]
     trunc = run.truncation_rate()
     return {
-        "model": run.model, "task": run.task, "metric": name, "score": m[name],
-        "ci_low": ci[0], "ci_high": ci[1], "se": m.get(f"{name}_stderr"),
+        "model": run.model,
+        "task": run.task,
+        "metric": name,
+        "score": m[name],
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "se": m.get(f"{name}_stderr"),
         **{b.name: m[b.name] for b in base_metrics()},
-        "n_prompts": m["n_prompts"], "samples_per_prompt": (m.get("samples") or {}).get(
-            "per_prompt", 1), "truncation_rate": trunc, "missing": m["missing_responses"],
-        "unscorable": m["unscorable_instructions"], "dataset_hash": run.dataset_hash,
-        "profile": run.profile, "sampling": sampling_text(run.sampling),
+        "n_prompts": m["n_prompts"],
+        "samples_per_prompt": (m.get("samples") or {}).get("per_prompt", 1),
+        "truncation_rate": trunc,
+        "missing": m["missing_responses"],
+        "unscorable": m["unscorable_instructions"],
+        "dataset_hash": run.dataset_hash,
+        "profile": run.profile,
+        "sampling": sampling_text(run.sampling),
         "chat_template_hash": run.chat_template_hash,
         "ifharness_version": run.info.versions.get("ifharness"),
         "run": str(run.path),
         "_mtime": (run.path / "verdicts.jsonl").stat().st_mtime,
-        "_per_family": m["per_family"], "_per_constraint": m["per_constraint"],
+        "_per_family": m["per_family"],
+        "_per_constraint": m["per_constraint"],
     }
 
 
-def collect(args: Sequence[str], metric: str | None = None,
-            n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
-            warn=print) -> list[dict[str, Any]]:
+def collect(
+    args: Sequence[str],
+    metric: str | None = None,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    warn=print,
+) -> list[dict[str, Any]]:
     """Rows (dicts, best first within each task) for the run folders ``args`` name."""
     if metric is not None:
         try:
@@ -101,8 +135,10 @@ def collect(args: Sequence[str], metric: str | None = None,
     for r in sorted(rows, key=lambda r: r["_mtime"]):
         key = (r["model"], r["task"])
         if key in kept:
-            warn(f"warning: {r['model']} on {r['task']}: using {r['run']}, newer than "
-                 f"{kept[key]['run']}")
+            warn(
+                f"warning: {r['model']} on {r['task']}: using {r['run']}, newer than "
+                f"{kept[key]['run']}"
+            )
         kept[key] = r
     out = sorted(kept.values(), key=lambda r: (str(r["task"]), -(r["score"] or -1), r["model"]))
     task_rank: dict[str, int] = {}
@@ -122,19 +158,42 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     bases = base_metrics()
     body = []
     for _, r in df.iterrows():
-        body.append([r["rank"], r["model"], r["task"], r["metric"], pct(r["score"]),
-                     ci_text([r["ci_low"], r["ci_high"]]) if pd.notna(r["ci_low"]) else "",
-                     *(pct(r[b.name]) for b in bases),
-                     r["n_prompts"], "" if pd.isna(r["truncation_rate"]) else
-                     pct(r["truncation_rate"], 1), str(r["dataset_hash"] or "")[:12],
-                     r["profile"] or "", r["sampling"] or ""])
-    header = ("#", "model", "task", "metric", "score %", "95% CI",
-              *(b.header for b in bases), "prompts", "truncated %", "dataset", "profile",
-              "sampling")
+        body.append(
+            [
+                r["rank"],
+                r["model"],
+                r["task"],
+                r["metric"],
+                pct(r["score"]),
+                ci_text([r["ci_low"], r["ci_high"]]) if pd.notna(r["ci_low"]) else "",
+                *(pct(r[b.name]) for b in bases),
+                r["n_prompts"],
+                "" if pd.isna(r["truncation_rate"]) else pct(r["truncation_rate"], 1),
+                str(r["dataset_hash"] or "")[:12],
+                r["profile"] or "",
+                r["sampling"] or "",
+            ]
+        )
+    header = (
+        "#",
+        "model",
+        "task",
+        "metric",
+        "score %",
+        "95% CI",
+        *(b.header for b in bases),
+        "prompts",
+        "truncated %",
+        "dataset",
+        "profile",
+        "sampling",
+    )
     used = sorted(set(df["metric"]))
     notes = "\n".join(f"- `{m}`: {get_metric(m).description}" for m in used)
-    return (md_table(header, body) + "\n\nScores in %, 95% percentile bootstrap intervals "
-            f"resampling prompts. Headline metric per row:\n{notes}\n")
+    return (
+        md_table(header, body) + "\n\nScores in %, 95% percentile bootstrap intervals "
+        f"resampling prompts. Headline metric per row:\n{notes}\n"
+    )
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
@@ -143,9 +202,12 @@ def to_json(rows: list[dict[str, Any]]) -> str:
         d = {c: r.get(c) for c in columns()}
         d["per_family"], d["per_constraint"] = r["_per_family"], r["_per_constraint"]
         out.append(d)
-    doc = {"generated_by": f"ifharness {__version__}",
-           "metric_definitions": metric_doc(), "interval": "95% percentile bootstrap, "
-           "resampling prompts", "rows": out}
+    doc = {
+        "generated_by": f"ifharness {__version__}",
+        "metric_definitions": metric_doc(),
+        "interval": "95% percentile bootstrap, resampling prompts",
+        "rows": out,
+    }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -154,16 +216,41 @@ def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
     bases = base_metrics()
     trs = []
     for r in rows:
-        trs.append([r["rank"], r["model"], r["metric"], (pct(r["score"]), r["score"] or 0),
-                    ci_text([r["ci_low"], r["ci_high"]]) if r["ci_low"] is not None else "",
-                    *[(pct(r[b.name]), r[b.name] or 0) for b in bases],
-                    r["n_prompts"], ("" if r["truncation_rate"] is None else
-                                     pct(r["truncation_rate"], 1), r["truncation_rate"] or 0),
-                    str(r["dataset_hash"] or "")[:12], r["profile"], r["sampling"],
-                    str(r["chat_template_hash"] or "")[:12], r["run"]])
-    header = ("#", "model", "metric", "score %", "95% CI", *(b.header for b in bases),
-              "prompts", "truncated %", "dataset", "profile", "sampling", "chat template",
-              "run")
+        trs.append(
+            [
+                r["rank"],
+                r["model"],
+                r["metric"],
+                (pct(r["score"]), r["score"] or 0),
+                ci_text([r["ci_low"], r["ci_high"]]) if r["ci_low"] is not None else "",
+                *[(pct(r[b.name]), r[b.name] or 0) for b in bases],
+                r["n_prompts"],
+                (
+                    "" if r["truncation_rate"] is None else pct(r["truncation_rate"], 1),
+                    r["truncation_rate"] or 0,
+                ),
+                str(r["dataset_hash"] or "")[:12],
+                r["profile"],
+                r["sampling"],
+                str(r["chat_template_hash"] or "")[:12],
+                r["run"],
+            ]
+        )
+    header = (
+        "#",
+        "model",
+        "metric",
+        "score %",
+        "95% CI",
+        *(b.header for b in bases),
+        "prompts",
+        "truncated %",
+        "dataset",
+        "profile",
+        "sampling",
+        "chat template",
+        "run",
+    )
     nb = len(bases)
     numeric = (0, 3, *range(5, 5 + nb), 5 + nb, 6 + nb)  # rank, score, metrics, prompts, trunc.
     families = sorted({f for r in rows for f in r["_per_family"]})
@@ -173,19 +260,29 @@ def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
         g = group.get(gid)
         return None if g is None else (g[f"{mode}_acc"], g.get(f"{mode}_ci"), g["n"])
 
-    bars = bar_chart(families, [(r["model"], [val(r["_per_family"], f) for f in families])
-                                for r in rows],
-                     f"{task}: {mode} accuracy per family (%), 95% intervals")
-    heat = heat_map(constraints, [r["model"] for r in rows],
-                    [[val(r["_per_constraint"], c) for r in rows] for c in constraints],
-                    f"{task}: {mode} accuracy per constraint (%)")
+    bars = bar_chart(
+        families,
+        [(r["model"], [val(r["_per_family"], f) for f in families]) for r in rows],
+        f"{task}: {mode} accuracy per family (%), 95% intervals",
+    )
+    heat = heat_map(
+        constraints,
+        [r["model"] for r in rows],
+        [[val(r["_per_constraint"], c) for r in rows] for c in constraints],
+        f"{task}: {mode} accuracy per constraint (%)",
+    )
     hashes = {r["dataset_hash"] for r in rows}
-    warn = ("" if len(hashes) <= 1 else
-            '<p class="fail">Rows of this task were scored on different data '
-            "(dataset hashes differ): they are not comparable.</p>")
-    return (f'<h2>{esc(task)}</h2>{warn}'
-            f'<div class="wrap">{table(header, trs, numeric=numeric)}</div>'
-            f'<div class="plots">{bars}</div><div class="plots">{heat}</div>')
+    warn = (
+        ""
+        if len(hashes) <= 1
+        else '<p class="fail">Rows of this task were scored on different data '
+        "(dataset hashes differ): they are not comparable.</p>"
+    )
+    return (
+        f"<h2>{esc(task)}</h2>{warn}"
+        f'<div class="wrap">{table(header, trs, numeric=numeric)}</div>'
+        f'<div class="plots">{bars}</div><div class="plots">{heat}</div>'
+    )
 
 
 def to_html(rows: list[dict[str, Any]]) -> str:
@@ -193,13 +290,16 @@ def to_html(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         tasks.setdefault(str(r["task"]), []).append(r)
     used = sorted({r["metric"] for r in rows})
-    defs = "".join(f"<li><code>{esc(m)}</code>: {esc(get_metric(m).description)}</li>"
-                   for m in used)
-    body = (f"<h1>ifharness leaderboard</h1><p class=\"muted\">{len(rows)} runs, "
-            f"{len(tasks)} task(s). Click a column header to sort. Scores in %, 95% percentile "
-            f"bootstrap intervals resampling prompts.</p><ul class=\"small\">{defs}</ul>"
-            + "".join(_task_section(t, rs) for t, rs in tasks.items())
-            + f'<p class="small muted">generated by ifharness {esc(__version__)}</p>')
+    defs = "".join(
+        f"<li><code>{esc(m)}</code>: {esc(get_metric(m).description)}</li>" for m in used
+    )
+    body = (
+        f'<h1>ifharness leaderboard</h1><p class="muted">{len(rows)} runs, '
+        f"{len(tasks)} task(s). Click a column header to sort. Scores in %, 95% percentile "
+        f'bootstrap intervals resampling prompts.</p><ul class="small">{defs}</ul>'
+        + "".join(_task_section(t, rs) for t, rs in tasks.items())
+        + f'<p class="small muted">generated by ifharness {esc(__version__)}</p>'
+    )
     return page("ifharness leaderboard", body)
 
 
@@ -222,8 +322,13 @@ def leaderboard_main(args: Any) -> int:
         suffix = Path(args.out).suffix.lstrip(".").lower() if args.out else ""
         fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
         fmt = fmt if fmt in FORMATS else "md"
-    rows = collect(args.runs, args.metric, args.n_resamples, args.seed,
-                   warn=lambda m: print(m, file=sys.stderr))
+    rows = collect(
+        args.runs,
+        args.metric,
+        args.n_resamples,
+        args.seed,
+        warn=lambda m: print(m, file=sys.stderr),
+    )
     text = render(rows, fmt)
     if args.out:
         atomic_write_text(args.out, text)

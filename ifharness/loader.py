@@ -55,8 +55,9 @@ class Task:
     def limit(self, n: int | None) -> Task:
         if n is None:
             return self
-        return Task(self.spec, self.samples[:n], self.data_origin, self.data_hash, self.profile,
-                    self.notes)
+        return Task(
+            self.spec, self.samples[:n], self.data_origin, self.data_hash, self.profile, self.notes
+        )
 
 
 def bundled_task_names() -> list[str]:
@@ -136,7 +137,9 @@ def _rows_from_hf(spec: TaskSpec) -> list[tuple[int | None, dict[str, Any]]]:
 
 
 def build_samples(
-    spec: TaskSpec, rows: Iterable[tuple[int | None, dict[str, Any]]], origin: str,
+    spec: TaskSpec,
+    rows: Iterable[tuple[int | None, dict[str, Any]]],
+    origin: str,
     profile: Profile,
 ) -> list[Sample]:
     """Turn raw rows into validated samples; collect every problem before raising."""
@@ -177,8 +180,9 @@ def build_samples(
             errors.append(f"{where_key}: duplicate key (first at line {seen[str(key)]})")
             continue
         seen[str(key)] = line
-        samples.append(Sample(key=key, messages=messages, instructions=instructions,
-                              source_line=line))
+        samples.append(
+            Sample(key=key, messages=messages, instructions=instructions, source_line=line)
+        )
     if errors:
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
         hidden = len(errors) - MAX_REPORTED_ERRORS
@@ -197,8 +201,10 @@ def _messages(
 ) -> list[Message]:
     """The conversation of one row, checked against the task's ``turns`` (see ``TaskSpec``)."""
     if turns == "multi" and (not messages_field or row.get(messages_field) is None):
-        raise DataError(f"turns: multi needs the field {messages_field!r}: a list of "
-                        "{role, content} holding the fixed history and the user turn to answer")
+        raise DataError(
+            f"turns: multi needs the field {messages_field!r}: a list of "
+            "{role, content} holding the fixed history and the user turn to answer"
+        )
     if messages_field and row.get(messages_field) is not None:
         try:
             messages = [Message.model_validate(m) for m in row[messages_field]]
@@ -239,10 +245,18 @@ def dataset_hash(samples: list[Sample]) -> str:
     the file's formatting or of null padding."""
     h = hashlib.sha256()
     for s in samples:
-        h.update(json.dumps(
-            [s.key, [m.model_dump() for m in s.messages], [i.model_dump() for i in s.instructions]],
-            ensure_ascii=False, sort_keys=True, default=str,
-        ).encode())
+        h.update(
+            json.dumps(
+                [
+                    s.key,
+                    [m.model_dump() for m in s.messages],
+                    [i.model_dump() for i in s.instructions],
+                ],
+                ensure_ascii=False,
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         h.update(b"\n")
     return h.hexdigest()
 

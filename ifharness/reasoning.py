@@ -55,11 +55,13 @@ class TagParser:
             if at >= 0 and at + len(tag) > end_at + end_len:
                 end_at, end_len = at, len(tag)
         if end_at >= 0:
-            return Split(self._strip_start(text[:end_at]).strip(), text[end_at + end_len:].lstrip())
+            return Split(
+                self._strip_start(text[:end_at]).strip(), text[end_at + end_len :].lstrip()
+            )
         head = text.lstrip()
         for tag in self.start_tags:
             if head.startswith(tag):  # opened, never closed: cut off while thinking
-                return Split(head[len(tag):].strip(), "")
+                return Split(head[len(tag) :].strip(), "")
         if self.opens_in_prompt:
             return Split(text.strip(), "")
         return Split(None, text)
@@ -68,7 +70,7 @@ class TagParser:
         stripped = head.lstrip()
         for tag in self.start_tags:
             if stripped.startswith(tag):
-                return stripped[len(tag):]
+                return stripped[len(tag) :]
         return head
 
 
@@ -85,7 +87,9 @@ class ChannelParser:
 
     _FINAL = re.compile(r"<\|channel\|>final<\|message\|>")
     _BARE_FINAL = re.compile(r"assistantfinal")
-    _ANALYSIS = re.compile(r"^\s*(?:<\|start\|>assistant)?(?:<\|channel\|>)?analysis(?:<\|message\|>)?")
+    _ANALYSIS = re.compile(
+        r"^\s*(?:<\|start\|>assistant)?(?:<\|channel\|>)?analysis(?:<\|message\|>)?"
+    )
     _TAIL = re.compile(r"(?:<\|end\|>|<\|return\|>)\s*$")
 
     def split(self, text: str) -> Split:
@@ -94,9 +98,9 @@ class ChannelParser:
             marks = list(self._BARE_FINAL.finditer(text))
         if marks:
             last = marks[-1]
-            trace = self._ANALYSIS.sub("", text[:last.start()], count=1)
+            trace = self._ANALYSIS.sub("", text[: last.start()], count=1)
             trace = re.sub(r"(?:<\|end\|>)?(?:<\|start\|>assistant)?(?:<\|channel\|>)?$", "", trace)
-            return Split(trace.strip(), self._TAIL.sub("", text[last.end():]))
+            return Split(trace.strip(), self._TAIL.sub("", text[last.end() :]))
         if self._ANALYSIS.match(text):
             return Split(self._ANALYSIS.sub("", text, count=1).strip(), "")
         return Split(None, text)
@@ -118,27 +122,50 @@ THINK_END = ("</think>", "</thinking>", "</reasoning>")
 THINK_START = ("<think>", "<thinking>", "<reasoning>")
 
 register(TagParser("none", description="no split: the whole text is the answer"))
-register(TagParser(
-    "think", THINK_START, THINK_END,
-    description="<think>…</think> (also <thinking>, <reasoning>); split only where a tag is "
-                "present; the answer follows the last end tag"))
-register(TagParser(
-    "think-open", THINK_START, THINK_END, opens_in_prompt=True,
-    description="as 'think', for templates whose generation prompt opens the block "
-                "(DeepSeek-R1): a text with no end tag is all trace"))
-register(TagParser(
-    "seed-think", ("<seed:think>",), ("</seed:think>",),
-    description="ByteDance Seed-OSS <seed:think>…</seed:think>"))
-register(TagParser(
-    "granite", ("Here is my thought process:",), ("Here is my response:",),
-    description="IBM Granite 3.x plain-text markers"))
+register(
+    TagParser(
+        "think",
+        THINK_START,
+        THINK_END,
+        description="<think>…</think> (also <thinking>, <reasoning>); split only where a tag is "
+        "present; the answer follows the last end tag",
+    )
+)
+register(
+    TagParser(
+        "think-open",
+        THINK_START,
+        THINK_END,
+        opens_in_prompt=True,
+        description="as 'think', for templates whose generation prompt opens the block "
+        "(DeepSeek-R1): a text with no end tag is all trace",
+    )
+)
+register(
+    TagParser(
+        "seed-think",
+        ("<seed:think>",),
+        ("</seed:think>",),
+        description="ByteDance Seed-OSS <seed:think>…</seed:think>",
+    )
+)
+register(
+    TagParser(
+        "granite",
+        ("Here is my thought process:",),
+        ("Here is my response:",),
+        description="IBM Granite 3.x plain-text markers",
+    )
+)
 register(ChannelParser())
 
 # Model name (repo id or folder name, lower-cased) → parser; first match wins. A name that
 # matches nothing gets 'think', which splits only where the text carries a tag: a model that
 # does not think is left untouched, and one we did not list still has its trace removed.
-THINKING_FAMILIES = (r"qwen3|qwq|glm-4\.[56]|glm-z1|phi-4-(mini-)?reasoning|olmo-3|smollm3|"
-                     r"magistral|exaone-4|hunyuan|minimax-m|kimi-k2|nemotron|ernie-4\.5")
+THINKING_FAMILIES = (
+    r"qwen3|qwq|glm-4\.[56]|glm-z1|phi-4-(mini-)?reasoning|olmo-3|smollm3|"
+    r"magistral|exaone-4|hunyuan|minimax-m|kimi-k2|nemotron|ernie-4\.5"
+)
 FAMILIES: list[tuple[str, str]] = [
     (r"deepseek-r1|r1-distill", "think-open"),
     (r"gpt-oss", "harmony"),

@@ -72,18 +72,22 @@ def _samples(run: RunData, notes: list[str]) -> dict[str, SampleRow]:
     """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by ``str(key)``."""
     samples = run.folder.read_samples()
     if not samples:
-        notes.append("prompts and constraint kwargs are not shown: the run folder has no "
-                     "samples.jsonl (written by ifharness 0.1.0); re-score it with "
-                     "`ifharness score` to include them")
+        notes.append(
+            "prompts and constraint kwargs are not shown: the run folder has no "
+            "samples.jsonl (written by ifharness 0.1.0); re-score it with "
+            "`ifharness score` to include them"
+        )
     return samples
 
 
 def _answers(run: RunData, notes: list[str]) -> dict[tuple[str, int], CompletionRow]:
     """(key, sample) -> completion row, from ``completions.jsonl``."""
     if not run.completions:
-        notes.append("answers are not shown: the run folder has no completions.jsonl "
-                     "(a scored folder written by ifharness 0.1.0); re-score it with "
-                     "`ifharness score` to include them")
+        notes.append(
+            "answers are not shown: the run folder has no completions.jsonl "
+            "(a scored folder written by ifharness 0.1.0); re-score it with "
+            "`ifharness score` to include them"
+        )
     return run.completions
 
 
@@ -93,8 +97,10 @@ def _messages_html(sample: SampleRow | None) -> str:
         msgs = [(m.get("role", "?"), m.get("content", "")) for m in sample["messages"]]
     if not msgs:
         return '<p class="muted small">prompt not available</p>'
-    return "".join(f'<div class="small muted">{esc(role)}</div><pre class="prompt">{esc(text)}'
-                   "</pre>" for role, text in msgs)
+    return "".join(
+        f'<div class="small muted">{esc(role)}</div><pre class="prompt">{esc(text)}</pre>'
+        for role, text in msgs
+    )
 
 
 def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow | None) -> str:
@@ -109,11 +115,14 @@ def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow 
         reason = unscorable.get(str(n), "")
         inst_rows.append(
             f'<tr class="inst" data-c="{esc(cid)}" data-strict="{s}" data-loose="{lo}">'
-            f"<td>{esc(cid)}</td><td class=\"small\">{esc(kw)}</td><td class=\"{s}\">{s}</td>"
-            f'<td class="{lo}">{lo}</td><td class="small">{esc(reason)}</td></tr>')
+            f'<td>{esc(cid)}</td><td class="small">{esc(kw)}</td><td class="{s}">{s}</td>'
+            f'<td class="{lo}">{lo}</td><td class="small">{esc(reason)}</td></tr>'
+        )
     title = f"key {key}" + (f" · sample {idx}" if "sample" in row else "")
-    badges = (f'<span class="badge {strict}">strict {strict}</span>'
-              f'<span class="badge {loose}">loose {loose}</span>')
+    badges = (
+        f'<span class="badge {strict}">strict {strict}</span>'
+        f'<span class="badge {loose}">loose {loose}</span>'
+    )
     if row.get("missing"):
         badges += '<span class="badge fail">no answer</span>'
     answer = '<p class="muted small">answer not available</p>'
@@ -123,13 +132,15 @@ def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow 
             badges += f'<span class="badge">finish: {esc(comp["finish_reason"])}</span>'
         answer = f'<pre class="answer">{esc(comp["response"])}</pre>'
         if comp.get("reasoning"):
-            reasoning = (f"<details><summary>reasoning ({len(comp['reasoning'])} chars)</summary>"
-                         f'<pre class="reasoning">{esc(comp["reasoning"])}</pre></details>')
+            reasoning = (
+                f"<details><summary>reasoning ({len(comp['reasoning'])} chars)</summary>"
+                f'<pre class="reasoning">{esc(comp["reasoning"])}</pre></details>'
+            )
     return (
         f'<section class="sample" data-key="{esc(key)}" data-strict="{strict}" '
         f'data-loose="{loose}"><h3>{esc(title)}{badges}</h3>'
         f"<details open><summary>prompt</summary>{_messages_html(sample)}</details>"
-        f"{reasoning}<div class=\"small muted\">answer</div>{answer}"
+        f'{reasoning}<div class="small muted">answer</div>{answer}'
         "<table><thead><tr><th>constraint</th><th>kwargs</th><th>strict</th><th>loose</th>"
         f"<th>note</th></tr></thead><tbody>{''.join(inst_rows)}</tbody></table></section>"
     )
@@ -138,11 +149,22 @@ def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow 
 def _group_table(groups: dict[str, Any]) -> str:
     rows = []
     for gid, g in groups.items():
-        rows.append([gid, g["n"], (pct(g["strict_acc"]), g["strict_acc"] or 0),
-                     ci_text(g.get("strict_ci")), (pct(g["loose_acc"]), g["loose_acc"] or 0),
-                     ci_text(g.get("loose_ci")), g.get("unscorable", 0)])
-    return table(("id", "n", "strict %", "95% CI", "loose %", "95% CI", "unscorable"), rows,
-                 numeric=(1, 2, 4, 6))
+        rows.append(
+            [
+                gid,
+                g["n"],
+                (pct(g["strict_acc"]), g["strict_acc"] or 0),
+                ci_text(g.get("strict_ci")),
+                (pct(g["loose_acc"]), g["loose_acc"] or 0),
+                ci_text(g.get("loose_ci")),
+                g.get("unscorable", 0),
+            ]
+        )
+    return table(
+        ("id", "n", "strict %", "95% CI", "loose %", "95% CI", "unscorable"),
+        rows,
+        numeric=(1, 2, 4, 6),
+    )
 
 
 def build_report(run: RunData) -> str:
@@ -151,39 +173,58 @@ def build_report(run: RunData) -> str:
     answers = _answers(run, notes)
     metrics = summarize(run.verdicts, run.finish_reasons())
     title = f"ifharness report · {run.task} · {run.model}"
-    prov = [("run folder", str(run.path)), ("task", run.task), ("suite", run.info.suite),
-            ("data", run.info.data), ("dataset hash", run.dataset_hash),
-            ("profile", run.profile), ("model", run.model),
-            ("sampling", json.dumps(run.sampling, sort_keys=True) if run.sampling else None),
-            ("chat template hash", run.chat_template_hash),
-            ("versions", ", ".join(f"{k} {v}" for k, v in run.info.versions.items()))]
+    prov = [
+        ("run folder", str(run.path)),
+        ("task", run.task),
+        ("suite", run.info.suite),
+        ("data", run.info.data),
+        ("dataset hash", run.dataset_hash),
+        ("profile", run.profile),
+        ("model", run.model),
+        ("sampling", json.dumps(run.sampling, sort_keys=True) if run.sampling else None),
+        ("chat template hash", run.chat_template_hash),
+        ("versions", ", ".join(f"{k} {v}" for k, v in run.info.versions.items())),
+    ]
     ci = metrics.get("ci") or {}
-    mrows = [[name, (pct(metrics.get(name)), metrics.get(name) or 0),
-              pct(metrics.get(f"{name}_stderr")) if metrics.get(f"{name}_stderr") else "",
-              ci_text(ci.get(name))] for name in metric_names()]
+    mrows = [
+        [
+            name,
+            (pct(metrics.get(name)), metrics.get(name) or 0),
+            pct(metrics.get(f"{name}_stderr")) if metrics.get(f"{name}_stderr") else "",
+            ci_text(ci.get(name)),
+        ]
+        for name in metric_names()
+    ]
     compositions = " ".join(f"{c.name} = {c.description}." for c in composite_metrics())
-    counts = (f"{metrics['n_prompts']} prompts, {metrics['n_instructions']} instructions, "
-              f"{metrics['missing_responses']} missing answers, "
-              f"{metrics['unscorable_instructions']} unscorable instructions")
+    counts = (
+        f"{metrics['n_prompts']} prompts, {metrics['n_instructions']} instructions, "
+        f"{metrics['missing_responses']} missing answers, "
+        f"{metrics['unscorable_instructions']} unscorable instructions"
+    )
     if metrics.get("truncation_rate") is not None:
         counts += f", {pct(metrics['truncation_rate'])}% truncated (finish_reason=length)"
     fam = metrics["per_family"]
-    chart = bar_chart(list(fam), [("strict", [(g["strict_acc"], g.get("strict_ci"), g["n"])
-                                              for g in fam.values()]),
-                                  ("loose", [(g["loose_acc"], g.get("loose_ci"), g["n"])
-                                             for g in fam.values()])],
-                      "accuracy per family (%), 95% bootstrap intervals")
-    options = "".join(f'<option value="{esc(c)}">{esc(c)}</option>'
-                      for c in metrics["per_constraint"])
+    chart = bar_chart(
+        list(fam),
+        [
+            ("strict", [(g["strict_acc"], g.get("strict_ci"), g["n"]) for g in fam.values()]),
+            ("loose", [(g["loose_acc"], g.get("loose_ci"), g["n"]) for g in fam.values()]),
+        ],
+        "accuracy per family (%), 95% bootstrap intervals",
+    )
+    options = "".join(
+        f'<option value="{esc(c)}">{esc(c)}</option>' for c in metrics["per_constraint"]
+    )
     sample_html = "\n".join(
-        _sample_html(r, answers.get(row_id(r)), samples.get(str(r["key"]))) for r in run.verdicts)
+        _sample_html(r, answers.get(row_id(r)), samples.get(str(r["key"]))) for r in run.verdicts
+    )
     body = f"""<h1>{esc(title)}</h1>
 <p class="muted">{esc(counts)}</p>
-{''.join(f'<p class="unscorable small">note: {esc(n)}</p>' for n in notes)}
+{"".join(f'<p class="unscorable small">note: {esc(n)}</p>' for n in notes)}
 <h2>Metrics</h2>
 {table(("metric", "value %", "± SE", "95% CI (bootstrap)"), mrows, sortable=False, numeric=(1, 2))}
-<p class="small muted">Intervals: {esc(ci.get('method', 'n/a'))}, {esc(ci.get('n_resamples'))}
-resamples, seed {esc(ci.get('seed'))}. {esc(compositions)}</p>
+<p class="small muted">Intervals: {esc(ci.get("method", "n/a"))}, {esc(ci.get("n_resamples"))}
+resamples, seed {esc(ci.get("seed"))}. {esc(compositions)}</p>
 <h2>Provenance</h2>
 {table(("field", "value"), prov, sortable=False)}
 <h2>Per family</h2>
@@ -214,4 +255,3 @@ def report_main(args: Any) -> int:
     path = write_report(args.run_dir, args.out)
     print(f"wrote {path}")
     return 0
-

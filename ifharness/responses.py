@@ -8,9 +8,10 @@ as in the reference, and the duplicate is reported.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import DataError
 from .files import read_jsonl

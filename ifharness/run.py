@@ -103,16 +103,23 @@ def validate(cfg: RunConfig) -> None:
     """Reject impossible settings before anything is loaded or written (the backend's own
     were validated by its options model when the config was made)."""
     if cfg.limit is not None and cfg.limit < 1:
-        raise IfharnessError(f"--limit must be at least 1 (got {cfg.limit}); leave it out to "
-                             "run every sample")
+        raise IfharnessError(
+            f"--limit must be at least 1 (got {cfg.limit}); leave it out to run every sample"
+        )
     checks = [
         (cfg.n >= 1, f"--n must be at least 1 (got {cfg.n})"),
-        (cfg.chunk_size is None or cfg.chunk_size >= 1,
-         f"--chunk-size must be at least 1 (got {cfg.chunk_size})"),
-        (cfg.max_tokens is None or cfg.max_tokens >= 1,
-         f"--max-tokens must be at least 1 (got {cfg.max_tokens})"),
-        (cfg.temperature is None or cfg.temperature >= 0,
-         f"--temperature must be 0 or more (got {cfg.temperature})"),
+        (
+            cfg.chunk_size is None or cfg.chunk_size >= 1,
+            f"--chunk-size must be at least 1 (got {cfg.chunk_size})",
+        ),
+        (
+            cfg.max_tokens is None or cfg.max_tokens >= 1,
+            f"--max-tokens must be at least 1 (got {cfg.max_tokens})",
+        ),
+        (
+            cfg.temperature is None or cfg.temperature >= 0,
+            f"--temperature must be 0 or more (got {cfg.temperature})",
+        ),
         (cfg.top_p is None or 0 < cfg.top_p <= 1, f"--top-p must be in (0, 1] (got {cfg.top_p})"),
     ]
     for ok, message in checks:
@@ -124,19 +131,23 @@ def sampling_for(cfg: RunConfig, task: Task) -> SamplingSettings:
     g = task.spec.generation
     temperature = g.temperature if cfg.temperature is None else cfg.temperature
     if cfg.n > 1 and temperature == 0:
-        raise IfharnessError(f"--n {cfg.n} with temperature 0 gives {cfg.n} identical greedy "
-                             "answers; pass --temperature (e.g. 0.7) for repeated sampling")
+        raise IfharnessError(
+            f"--n {cfg.n} with temperature 0 gives {cfg.n} identical greedy "
+            "answers; pass --temperature (e.g. 0.7) for repeated sampling"
+        )
     return SamplingSettings(
         max_tokens=g.max_tokens if cfg.max_tokens is None else cfg.max_tokens,
         temperature=temperature,
         top_p=g.top_p if cfg.top_p is None else cfg.top_p,
-        seed=cfg.seed, n=cfg.n,
+        seed=cfg.seed,
+        n=cfg.n,
         stop=tuple(g.stop if cfg.stop is None else cfg.stop),
     )
 
 
-def build_requests(task: Task, sampling: SamplingSettings,
-                   system_prompt: str | None) -> list[Request]:
+def build_requests(
+    task: Task, sampling: SamplingSettings, system_prompt: str | None
+) -> list[Request]:
     """One request per sample; the system prompt goes first unless the sample has its own."""
     out = []
     for s in task.samples:
@@ -163,13 +174,21 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in name).strip("-") or "model"
 
 
-def identity(model: models.ModelRef, task: Task, sampling: SamplingSettings, cfg: RunConfig,
-             parser: reasoning.Parser) -> dict[str, Any]:
+def identity(
+    model: models.ModelRef,
+    task: Task,
+    sampling: SamplingSettings,
+    cfg: RunConfig,
+    parser: reasoning.Parser,
+) -> dict[str, Any]:
     """Everything that changes the answers; a folder is resumed only under the same identity."""
     return {
         # the embedded model by what it was converted from, not by this machine's cache path
-        "model": (f"embedded:{model.details.get('converted_from')}" if model.source == "embedded"
-                  else model.path),
+        "model": (
+            f"embedded:{model.details.get('converted_from')}"
+            if model.source == "embedded"
+            else model.path
+        ),
         "chat_template_sha256": model.chat_template_sha256,
         "task": task.name,
         "dataset_hash": task.data_hash,
@@ -201,8 +220,10 @@ def _check_folder(folder: RunFolder, ident: dict[str, Any], overwrite: bool) -> 
         return None
     before = previous.identity
     if previous.kind != "run" or not isinstance(before, dict):
-        raise IfharnessError(f"{folder.path} was not made by `ifharness run` (its run.json has "
-                             "no identity); pass another --out, or --overwrite")
+        raise IfharnessError(
+            f"{folder.path} was not made by `ifharness run` (its run.json has "
+            "no identity); pass another --out, or --overwrite"
+        )
     changed = [k for k in sorted(set(ident) | set(before)) if ident.get(k) != before.get(k)]
     if changed:
         detail = "; ".join(f"{k}: {before.get(k)!r} then, {ident.get(k)!r} now" for k in changed)
@@ -236,8 +257,9 @@ def registered_factory(cfg: RunConfig) -> RunnerFactory:
     return lambda run, model, parser: backend.make_runner(options, run, model, parser)
 
 
-def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
-            log: TextIO | None = None) -> RunOutcome:
+def execute(
+    cfg: RunConfig, runner_factory: RunnerFactory | None = None, log: TextIO | None = None
+) -> RunOutcome:
     """Generate what is missing in the run folder, score everything, mark it complete."""
     from .results import sample_rows, task_record
 
@@ -250,8 +272,9 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
     model = resolve_model(cfg)
     parser = parser_for(cfg, model)
     chunk_size = cfg.chunk_size or default_chunk_size()
-    folder = RunFolder(cfg.out if cfg.out else
-                       Path("results") / f"{_slug(model.name)}__{_slug(task.name)}")
+    folder = RunFolder(
+        cfg.out if cfg.out else Path("results") / f"{_slug(model.name)}__{_slug(task.name)}"
+    )
     ident = identity(model, task, sampling, cfg, parser)
     requests = build_requests(task, sampling, cfg.system_prompt)
 
@@ -270,51 +293,77 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
             seed=cfg.seed,
             system_prompt=cfg.system_prompt,
             chat_template_kwargs=cfg.chat_template_kwargs,
-            reasoning_parser={"name": parser.name, "description": parser.description,
-                              "choice": cfg.reasoning_parser},
-            backend={"name": cfg.backend, **cfg.backend_options.to_json(),
-                     "chunk_size": chunk_size, "engine_args": cfg.engine_args},
+            reasoning_parser={
+                "name": parser.name,
+                "description": parser.description,
+                "choice": cfg.reasoning_parser,
+            },
+            backend={
+                "name": cfg.backend,
+                **cfg.backend_options.to_json(),
+                "chunk_size": chunk_size,
+                "engine_args": cfg.engine_args,
+            },
             engine=previous.engine if previous else None,
             identity=ident,
             started=(previous.started if previous else None) or now_utc(),
             sessions=list(previous.sessions) if previous else [],
         )
-        session: dict[str, Any] = {"started": now_utc(), "resumed_samples": len(resumed.done),
-                                   "dropped_lines": resumed.dropped_lines}
+        session: dict[str, Any] = {
+            "started": now_utc(),
+            "resumed_samples": len(resumed.done),
+            "dropped_lines": resumed.dropped_lines,
+        }
         run.sessions.append(session)
         folder.write_run(run)
         wanted = {str(r.key) for r in requests}
         already = len(wanted & resumed.done)
         if already:
-            print(f"resuming {folder.path}: {already}/{len(requests)} samples already generated"
-                  + (f" ({resumed.dropped_lines} torn line(s) dropped)" if resumed.dropped_lines else ""),
-                  file=log)
+            print(
+                f"resuming {folder.path}: {already}/{len(requests)} samples already generated"
+                + (
+                    f" ({resumed.dropped_lines} torn line(s) dropped)"
+                    if resumed.dropped_lines
+                    else ""
+                ),
+                file=log,
+            )
         stats = DriveStats(len(requests), already, 0, 0, 0.0)
         try:
             if already < len(requests):
                 runner = runner_factory(cfg, model, parser)
                 try:
-                    print(f"loading {model.name} ({model.path}) with {runner.name}…", file=log,
-                          flush=True)
+                    print(
+                        f"loading {model.name} ({model.path}) with {runner.name}…",
+                        file=log,
+                        flush=True,
+                    )
                     runner.start()
                     run.engine = runner.describe()
                     folder.write_run(run)
                     progress = Progress(total=len(requests), done=already, stream=log)
                     try:
-                        stats = drive(runner, requests, store, chunk_size, progress,
-                                      failures=folder)
+                        stats = drive(
+                            runner, requests, store, chunk_size, progress, failures=folder
+                        )
                     finally:  # failed.jsonl keeps only what is still not generated
                         folder.settle_failures(store.done)
                 finally:
                     runner.close()
-            session.update(generated=stats.generated, tokens=stats.tokens,
-                           seconds=round(stats.seconds, 3))
+            session.update(
+                generated=stats.generated, tokens=stats.tokens, seconds=round(stats.seconds, 3)
+            )
             result = score_completions(task, folder, sampling.n, cfg.processes)
             folder.write_samples(sample_rows(task))
             result.write(folder)
         except KeyboardInterrupt:
-            _stop(folder, run, session, "interrupted", "stopped by the user; run the same "
-                  "command again to resume")
+            _stop(
+                folder,
+                run,
+                session,
+                "interrupted",
+                "stopped by the user; run the same command again to resume",
+            )
             raise
         except BaseException as e:
             _stop(folder, run, session, "failed", f"{type(e).__name__}: {e}")
@@ -323,8 +372,10 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
         failed = [k for k in folder.failed_keys() if k in wanted and k not in store.done]
         run.status = session["status"] = "incomplete" if failed else "complete"
         if failed:
-            run.error = (f"{len(failed)} sample(s) failed (see failed.jsonl) and are scored "
-                         "as not followed; run the same command again to retry them")
+            run.error = (
+                f"{len(failed)} sample(s) failed (see failed.jsonl) and are scored "
+                "as not followed; run the same command again to retry them"
+            )
             session["failed"] = len(failed)
         else:
             run.error = None
@@ -333,8 +384,9 @@ def execute(cfg: RunConfig, runner_factory: RunnerFactory | None = None,
     return RunOutcome(folder.path, result, stats, run)
 
 
-def _stop(folder: RunFolder, run: RunInfo, session: dict[str, Any], status: RunStatus,
-          message: str) -> None:
+def _stop(
+    folder: RunFolder, run: RunInfo, session: dict[str, Any], status: RunStatus, message: str
+) -> None:
     run.status = session["status"] = status
     run.error = message
     session["finished"] = now_utc()
@@ -350,8 +402,9 @@ def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1)
     rows = folder.read_completions()
     if n == 1:
         return score(task, rows, processes=processes)
-    per_sample = [score(task, [r for r in rows if int(r.get("sample", 0)) == i], processes)
-                  for i in range(n)]
+    per_sample = [
+        score(task, [r for r in rows if int(r.get("sample", 0)) == i], processes) for i in range(n)
+    ]
     verdicts, finish = [], []
     for j, s in enumerate(task.samples):
         for i, res in enumerate(per_sample):

@@ -213,8 +213,9 @@ class MetricsFile(BaseModel):
 
 
 def _problems(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-                     for err in e.errors()[:5])
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()[:5]
+    )
 
 
 # ----------------------------------------------------------------------------- the folder
@@ -261,15 +262,19 @@ class RunFolder:
         obj = _read_json(path, "run.json")
         version = obj.get("schema_version", 1)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise DataError(f"{path}: schema_version {version!r} is newer than this ifharness "
-                            f"reads ({SCHEMA_VERSION}); upgrade ifharness")
+            raise DataError(
+                f"{path}: schema_version {version!r} is newer than this ifharness "
+                f"reads ({SCHEMA_VERSION}); upgrade ifharness"
+            )
         if version == 1:
             obj = _upgrade_v1(obj)
         try:
             return RunInfo.model_validate(obj)
         except ValidationError as e:
-            raise DataError(f"{path}: not a run.json this ifharness can read ({_problems(e)}); "
-                            "re-create the folder with `ifharness run` or `ifharness score`") from None
+            raise DataError(
+                f"{path}: not a run.json this ifharness can read ({_problems(e)}); "
+                "re-create the folder with `ifharness run` or `ifharness score`"
+            ) from None
 
     def write_run(self, info: RunInfo) -> None:
         atomic_write_json(self.file(RUN_JSON), info.model_dump(mode="json", exclude_none=True))
@@ -303,8 +308,10 @@ class RunFolder:
         path = self.file(COMPLETIONS)
         if not path.is_file():
             return []
-        return [_validated(_COMPLETION, obj, path, line, _completion_defaults)
-                for line, obj in read_jsonl(path, what="completions file")]
+        return [
+            _validated(_COMPLETION, obj, path, line, _completion_defaults)
+            for line, obj in read_jsonl(path, what="completions file")
+        ]
 
     # -- failed.jsonl
 
@@ -334,8 +341,9 @@ class RunFolder:
         is left); returns their keys."""
         still = {k: r for k, r in self.failures().items() if k not in done}
         if still:
-            atomic_write_text(self.file(FAILED), "".join(dumps_line(r) + "\n"
-                                                         for r in still.values()))
+            atomic_write_text(
+                self.file(FAILED), "".join(dumps_line(r) + "\n" for r in still.values())
+            )
         else:
             self.file(FAILED).unlink(missing_ok=True)
         return list(still)
@@ -346,15 +354,19 @@ class RunFolder:
         try:
             MetricsFile.model_validate(metrics)
         except ValidationError as e:  # a bug of ours, not of the user's data
-            raise IfharnessError(f"refusing to write {self.file(METRICS)}: {_problems(e)}") from None
+            raise IfharnessError(
+                f"refusing to write {self.file(METRICS)}: {_problems(e)}"
+            ) from None
         atomic_write_text(self.file(VERDICTS), "".join(dumps_line(r) + "\n" for r in verdicts))
         atomic_write_json(self.file(METRICS), metrics)
 
     def read_verdicts(self) -> list[VerdictRow]:
         path = self.file(VERDICTS)
         if not path.is_file():
-            raise DataError(f"{path} not found: the run was not scored yet (run `ifharness "
-                            "score` on it, or wait for `ifharness run` to finish)")
+            raise DataError(
+                f"{path} not found: the run was not scored yet (run `ifharness "
+                "score` on it, or wait for `ifharness run` to finish)"
+            )
         rows: list[VerdictRow] = []
         seen: dict[tuple[str, int], int] = {}
         for line, obj in read_jsonl(path, what="verdicts file"):
@@ -362,12 +374,15 @@ class RunFolder:
             n = len(row["instruction_id_list"])
             for mode in ("strict", "loose"):
                 if len(row[mode]) != n:  # type: ignore[literal-required]
-                    raise DataError(f"{path}:{line}: '{mode}' must be a list of true/false/null, "
-                                    f"one per instruction ({n})")
+                    raise DataError(
+                        f"{path}:{line}: '{mode}' must be a list of true/false/null, "
+                        f"one per instruction ({n})"
+                    )
             rid = row_id(row)
             if rid in seen:
-                raise DataError(f"{path}:{line}: key {rid[0]} sample {rid[1]} already on line "
-                                f"{seen[rid]}")
+                raise DataError(
+                    f"{path}:{line}: key {rid[0]} sample {rid[1]} already on line {seen[rid]}"
+                )
             seen[rid] = line
             rows.append(row)
         if not rows:
@@ -382,8 +397,10 @@ class RunFolder:
         try:
             MetricsFile.model_validate(obj)
         except ValidationError as e:
-            raise DataError(f"{path}: not a metrics file ({_problems(e)}); re-score the run "
-                            "with `ifharness score`") from None
+            raise DataError(
+                f"{path}: not a metrics file ({_problems(e)}); re-score the run "
+                "with `ifharness score`"
+            ) from None
         return obj
 
     # -- report.html
@@ -401,12 +418,15 @@ class RunFolder:
         if not self.path.exists():
             raise DataError(f"run folder {self.path} does not exist")
         if not self.path.is_dir():
-            raise DataError(f"{self.path} is not a folder; give a run folder (with run.json and "
-                            "verdicts.jsonl)")
+            raise DataError(
+                f"{self.path} is not a folder; give a run folder (with run.json and verdicts.jsonl)"
+            )
         info = self.read_run()
         if info is None:
-            raise DataError(f"{self.file(RUN_JSON)}: run.json not found; is {self.path} a run "
-                            "folder (made by `ifharness score` or `ifharness run`)?")
+            raise DataError(
+                f"{self.file(RUN_JSON)}: run.json not found; is {self.path} a run "
+                "folder (made by `ifharness score` or `ifharness run`)?"
+            )
         return RunData(self, info, self.read_verdicts(), self.read_metrics())
 
 
@@ -429,8 +449,9 @@ def _completion_defaults(obj: dict[str, Any]) -> dict[str, Any]:
     return {"sample": 0, "reasoning": None, "finish_reason": None, "n_tokens": None, **obj}
 
 
-def _validated(adapter: TypeAdapter[Any], obj: dict[str, Any], path: Path, line: int,
-               fill: Any = None) -> Any:
+def _validated(
+    adapter: TypeAdapter[Any], obj: dict[str, Any], path: Path, line: int, fill: Any = None
+) -> Any:
     try:
         return adapter.validate_python(fill(obj) if fill else obj)
     except ValidationError as e:
@@ -529,11 +550,15 @@ class RunData:
         if name in known:
             return name
         if name is None:
-            raise DataError(f"{self.folder.file(RUN_JSON)} records no headline metric (a folder "
-                            "written by ifharness 0.1.0 `score`); pass --metric, or re-score it "
-                            "with `ifharness score`")
-        raise DataError(f"{self.folder.file(RUN_JSON)}: unknown metric {name!r}; choose one of "
-                        f"{', '.join(known)} with --metric")
+            raise DataError(
+                f"{self.folder.file(RUN_JSON)} records no headline metric (a folder "
+                "written by ifharness 0.1.0 `score`); pass --metric, or re-score it "
+                "with `ifharness score`"
+            )
+        raise DataError(
+            f"{self.folder.file(RUN_JSON)}: unknown metric {name!r}; choose one of "
+            f"{', '.join(known)} with --metric"
+        )
 
 
 def load_run(path: str | Path) -> RunData:
@@ -620,8 +645,9 @@ class CompletionStore:
         """One write for the whole chunk, then fsync."""
         for c in completions:
             if str(c.key) in self.done:
-                raise IfharnessError(f"runner returned key {c.key} twice; it is already in "
-                                     f"{self.path}")
+                raise IfharnessError(
+                    f"runner returned key {c.key} twice; it is already in {self.path}"
+                )
         _append_lines(self.path, [dumps_line(c.to_row()) for c in completions])
         self.done.update(str(c.key) for c in completions)
 

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ifharness.verifiers import Profile, Text, get
 
 from . import stats
-from .metrics import base_metrics, composite_metrics
-from .rundir import RunFolder
-from .responses import Joined, coerce
 from .loader import Task
+from .metrics import base_metrics, composite_metrics
+from .responses import Joined, coerce
+from .rundir import RunFolder
 
 Bound = list[tuple[str, dict[str, Any]]]  # (constraint id, bound kwargs) per instruction
 MODES = stats.MODES
@@ -93,14 +94,17 @@ def _judge_chunk(args: Chunk) -> list[dict[str, Any]]:
 
 
 def judge_all(
-    bound: Sequence[Bound], answers: Sequence[str | None], profile: Profile, processes: int = 1,
+    bound: Sequence[Bound],
+    answers: Sequence[str | None],
+    profile: Profile,
+    processes: int = 1,
     suite: str | None = None,
 ) -> list[dict[str, Any]]:
     items = list(zip(bound, answers))
     if processes <= 1 or len(items) < 2 * processes:
         return _judge_chunk((items, profile, suite))
     size = math.ceil(len(items) / (processes * 4))
-    chunks = [(items[i:i + size], profile, suite) for i in range(0, len(items), size)]
+    chunks = [(items[i : i + size], profile, suite) for i in range(0, len(items), size)]
     with ProcessPoolExecutor(processes) as pool:
         return [row for part in pool.map(_judge_chunk, chunks) for row in part]
 
@@ -119,8 +123,10 @@ def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[dict[st
 
 
 def summarize(
-    rows: list[dict[str, Any]], finish_reasons: Sequence[str | None] = (),
-    n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
+    rows: list[dict[str, Any]],
+    finish_reasons: Sequence[str | None] = (),
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Metrics of verdict rows (one per prompt, or one per (prompt, sample) with ``sample``).
@@ -161,8 +167,9 @@ def _base_metrics(table: stats.Table, one_row_per_prompt: bool) -> dict[str, Any
     out: dict[str, Any] = {}
     for mode in MODES:
         group = [b for b in base_metrics() if b.mode == mode]
-        counts = {b.name: (int(table.num[b.name].sum()), int(table.den[b.name].sum()))
-                  for b in group}
+        counts = {
+            b.name: (int(table.num[b.name].sum()), int(table.den[b.name].sum())) for b in group
+        }
         for b in group:
             successes, trials = counts[b.name]
             out[b.name] = successes / trials if trials else None
@@ -190,8 +197,12 @@ def _constraint_counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def _add_intervals(
-    metrics: dict[str, Any], rows: list[dict[str, Any]], table: stats.Table, n_resamples: int,
-    seed: int, level: float,
+    metrics: dict[str, Any],
+    rows: list[dict[str, Any]],
+    table: stats.Table,
+    n_resamples: int,
+    seed: int,
+    level: float,
 ) -> None:
     """Repeated-sample statistics, composite metrics and bootstrap intervals (stats.py)."""
     if len(table.keys) < len(rows):  # n>1 samples per prompt: prompts are the clusters
@@ -204,8 +215,13 @@ def _add_intervals(
     if n_resamples < 1:
         return
     cis = stats.bootstrap_intervals(table, n_resamples, seed, level)
-    metrics["ci"] = {"method": "percentile bootstrap, resampling prompts", "level": level,
-                     "n_resamples": n_resamples, "seed": seed, **cis["metrics"]}
+    metrics["ci"] = {
+        "method": "percentile bootstrap, resampling prompts",
+        "level": level,
+        "n_resamples": n_resamples,
+        "seed": seed,
+        **cis["metrics"],
+    }
     for kind, key in (("constraint", "per_constraint"), ("family", "per_family")):
         for gid, entry in metrics[key].items():
             for mode in MODES:
@@ -237,7 +253,10 @@ class ScoreResult:
 
 
 def score(
-    task: Task, responses: Any, processes: int = 1, n_resamples: int = stats.DEFAULT_RESAMPLES,
+    task: Task,
+    responses: Any,
+    processes: int = 1,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
 ) -> ScoreResult:
     """Score ``responses`` (a JSONL path, ``{key: text}``, or rows) against ``task``.

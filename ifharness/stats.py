@@ -60,6 +60,7 @@ def __getattr__(name: str) -> object:
 
 # ---------------------------------------------------------------- closed-form standard errors
 
+
 def stderr_mean(passed: int, n: int) -> float | None:
     """SE of a proportion, lm-eval's form: sample SD (ddof=1) over sqrt(n)."""
     if n < 2:
@@ -83,8 +84,9 @@ def stderr_clustered(clusters: Sequence[tuple[float, float]]) -> float | None:
     return math.sqrt(g / (g - 1) * s) / total
 
 
-def stderr_of(method: StdErr, clusters: Sequence[tuple[float, float]],
-              one_row_per_prompt: bool = True) -> float | None:
+def stderr_of(
+    method: StdErr, clusters: Sequence[tuple[float, float]], one_row_per_prompt: bool = True
+) -> float | None:
     """A metric's standard error from ``(successes, trials)`` per prompt, by its ``stderr``.
 
     ``binomial`` (one trial per row): lm-eval's :func:`stderr_mean` over the rows scored; with
@@ -97,6 +99,7 @@ def stderr_of(method: StdErr, clusters: Sequence[tuple[float, float]],
 
 
 # ---------------------------------------------------------------- per-prompt table
+
 
 @dataclass
 class Table:
@@ -198,6 +201,7 @@ def _nan_none(x: Any) -> float | None:
 
 # ---------------------------------------------------------------- bootstrap
 
+
 def resample_weights(n: int, n_resamples: int, seed: int):
     """Yield chunks of multinomial prompt weights (rows: resamples, columns: prompts)."""
     rng = np.random.default_rng(seed)
@@ -231,7 +235,9 @@ def _pair(x: np.ndarray) -> list[float] | None:
 
 
 def bootstrap_intervals(
-    table: Table, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+    table: Table,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Percentile intervals (resampling prompts) for every metric, constraint and family."""
@@ -259,8 +265,12 @@ def bootstrap_intervals(
 
 
 def paired_bootstrap(
-    a: Table, b: Table, metrics: Sequence[str] | None = None,
-    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95,
+    a: Table,
+    b: Table,
+    metrics: Sequence[str] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
 ) -> dict[str, dict[str, Any]]:
     """Interval and two-sided p-value for ``metric(b) - metric(a)`` on the same prompts
     (``metrics``: names from the table, default all).
@@ -353,6 +363,7 @@ def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
 
 # ---------------------------------------------------------------- repeated samples
 
+
 def sample_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """With ``n>1`` samples per prompt: each headline metric per sample index, their mean and
     variance across sample indices, and the within-prompt variance of the prompt-level pass.
@@ -367,9 +378,15 @@ def sample_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     indices = sorted(by_sample)
     per = {s: metric_values(build_table(by_sample[s])) for s in indices}
-    out: dict[str, Any] = {"per_prompt": len(indices), "rows": len(rows),
-                           "sample_indices": indices, "by_sample": {}, "mean": {},
-                           "variance": {}, "within_prompt_variance": {}}
+    out: dict[str, Any] = {
+        "per_prompt": len(indices),
+        "rows": len(rows),
+        "sample_indices": indices,
+        "by_sample": {},
+        "mean": {},
+        "variance": {},
+        "within_prompt_variance": {},
+    }
     for name in (b.name for b in base_metrics()):
         vals = [per[s][name] for s in indices]
         known = [v for v in vals if v is not None]

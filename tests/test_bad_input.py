@@ -11,11 +11,24 @@ from ifharness.cli import main
 from tests.support.data import write_jsonl
 
 PROMPTS = [
-    {"key": 1, "prompt": "Say hi without commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
-    {"key": 2, "prompt": "Write 3+ words.", "instruction_id_list": ["length_constraints:number_words"],
-     "kwargs": [{"num_words": 3, "relation": "at least"}]},
-    {"key": 3, "prompt": "Shout.", "instruction_id_list": ["change_case:english_capital", "punctuation:no_comma"],
-     "kwargs": [{}, {}]},
+    {
+        "key": 1,
+        "prompt": "Say hi without commas.",
+        "instruction_id_list": ["punctuation:no_comma"],
+        "kwargs": [{}],
+    },
+    {
+        "key": 2,
+        "prompt": "Write 3+ words.",
+        "instruction_id_list": ["length_constraints:number_words"],
+        "kwargs": [{"num_words": 3, "relation": "at least"}],
+    },
+    {
+        "key": 3,
+        "prompt": "Shout.",
+        "instruction_id_list": ["change_case:english_capital", "punctuation:no_comma"],
+        "kwargs": [{}, {}],
+    },
 ]
 
 
@@ -31,7 +44,9 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_malformed_response_line_names_file_and_line(tmp_path, data, capsys):
-    resp = write_jsonl(tmp_path / "r.jsonl", [{"key": 1, "response": "hi"}, '{"key": 2, "response": "oops"'])
+    resp = write_jsonl(
+        tmp_path / "r.jsonl", [{"key": 1, "response": "hi"}, '{"key": 2, "response": "oops"']
+    )
     code, _, err = run(capsys, "--data", data, "--responses", resp, "--out", tmp_path / "o")
     assert code == 2
     assert f"{resp}:2: not valid JSON" in err
@@ -69,7 +84,10 @@ def test_kwarg_of_wrong_type_named(tmp_path, capsys):
     assert code == 2
     assert "2 invalid sample(s)" in err  # every problem reported at once
     assert f"{data}:1 (key 2): instruction 0: length_constraints:number_words: num_words:" in err
-    assert f"{data}:2 (key 9): instruction 0: punctuation:no_comma: x: Extra inputs are not permitted" in err
+    assert (
+        f"{data}:2 (key 9): instruction 0: punctuation:no_comma: x: Extra inputs are not permitted"
+        in err
+    )
 
 
 def test_malformed_data_line(tmp_path, capsys):
@@ -81,12 +99,21 @@ def test_malformed_data_line(tmp_path, capsys):
 
 def test_missing_empty_and_huge_answers_are_scored(tmp_path, data, capsys):
     huge = "THE WEATHER IS FINE TODAY " * 40_000  # 1 MB of English capitals
-    resp = write_jsonl(tmp_path / "r.jsonl", [{"key": 1, "response": ""}, {"prompt": "Shout.", "response": huge}])
+    resp = write_jsonl(
+        tmp_path / "r.jsonl", [{"key": 1, "response": ""}, {"prompt": "Shout.", "response": huge}]
+    )
     code, out, err = run(capsys, "--data", data, "--responses", resp, "--out", tmp_path / "o")
     assert code == 0
     assert "1 prompt(s) have no answer" in err and "keys 2" in err
-    rows = [json.loads(line) for line in (tmp_path / "o" / "verdicts.jsonl").read_text().splitlines()]
-    assert rows[0] == {"key": 1, "instruction_id_list": ["punctuation:no_comma"], "strict": [False], "loose": [False]}
+    rows = [
+        json.loads(line) for line in (tmp_path / "o" / "verdicts.jsonl").read_text().splitlines()
+    ]
+    assert rows[0] == {
+        "key": 1,
+        "instruction_id_list": ["punctuation:no_comma"],
+        "strict": [False],
+        "loose": [False],
+    }
     assert rows[1]["missing"] is True and rows[1]["strict"] == [False]
     assert rows[2]["strict"] == [True, True]
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -97,14 +124,27 @@ def test_missing_empty_and_huge_answers_are_scored(tmp_path, data, capsys):
 def test_unknown_task_and_missing_files(tmp_path, data, capsys):
     code = main(["score", "--task", "nope", "--responses", str(data), "--out", str(tmp_path)])
     assert code == 2 and "unknown task 'nope'" in capsys.readouterr().err
-    code, _, err = run(capsys, "--data", data, "--responses", tmp_path / "absent.jsonl", "--out", tmp_path / "o")
+    code, _, err = run(
+        capsys, "--data", data, "--responses", tmp_path / "absent.jsonl", "--out", tmp_path / "o"
+    )
     assert code == 2 and "response file not found" in err
 
 
 def test_verify_command(capsys):
     assert main(["verify", "punctuation:no_comma", "no commas"]) == 0
     assert json.loads(capsys.readouterr().out)["strict"] is True
-    assert main(["verify", "length_constraints:number_words", "--kwargs", '{"num_words": "x", "relation": "at least"}', "hi"]) == 2
+    assert (
+        main(
+            [
+                "verify",
+                "length_constraints:number_words",
+                "--kwargs",
+                '{"num_words": "x", "relation": "at least"}',
+                "hi",
+            ]
+        )
+        == 2
+    )
     assert "num_words" in capsys.readouterr().err
 
 

@@ -18,8 +18,18 @@ import ifharness
 from ifharness.verifiers import load_all
 
 NUMBER_WORDS = {
-    1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
-    9: "nine", 10: "ten", 11: "eleven", 12: "twelve",
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
 }
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 RELATION_WORDS = {
@@ -27,8 +37,16 @@ RELATION_WORDS = {
     "at least": r"at least",
 }
 LANGUAGE_NAMES = {
-    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
-    "ru": "Russian", "hi": "Hindi", "ja": "Japanese", "ko": "Korean", "zh-cn": "Chinese",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "hi": "Hindi",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "zh-cn": "Chinese",
     "ar": "Arabic",
 }
 
@@ -66,7 +84,8 @@ def _mentions(prompt: str, cid: str, kw: dict) -> bool:  # noqa: C901 - one bran
         return all(_has(p, rf"\b{re.escape(w)}\b") for w in kw["forbidden_words"])
     if cid == "keywords:letter_frequency":
         return _has(p, rf"letter\s+['\"]?{re.escape(kw['letter'])}\b") and _says_count(
-            p, kw["let_relation"], kw["let_frequency"])
+            p, kw["let_relation"], kw["let_frequency"]
+        )
     if cid == "language:response_language":
         return LANGUAGE_NAMES[kw["language"]] in p
     if cid == "length_constraints:number_sentences":
@@ -84,7 +103,8 @@ def _mentions(prompt: str, cid: str, kw: dict) -> bool:  # noqa: C901 - one bran
         )
     if cid == "detectable_content:number_placeholders":
         return _says_count(p, "at least", kw["num_placeholders"], "placeholder") and _has(
-            p, r"square brackets")
+            p, r"square brackets"
+        )
     if cid == "detectable_content:postscript":
         return _has(p, "postscript") and kw["postscript_marker"] in p
     if cid == "detectable_format:number_bullet_lists":
@@ -109,7 +129,8 @@ def _mentions(prompt: str, cid: str, kw: dict) -> bool:  # noqa: C901 - one bran
         return _has(p, r"double quotation marks")
     if cid == "change_case:capital_word_frequency":
         return _says_count(p, kw["capital_relation"], kw["capital_frequency"]) and _has(
-            p, "capital letters")
+            p, "capital letters"
+        )
     if cid == "change_case:english_capital":
         return _has(p, r"\bEnglish\b") and _has(p, "capital letters")
     if cid == "change_case:english_lowercase":

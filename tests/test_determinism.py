@@ -22,6 +22,8 @@ def test_verdicts_byte_identical_twice_and_with_two_processes(ifeval_task, gpt4_
 def test_score_accepts_mappings_and_rows(ifeval_task):
     s = ifeval_task.samples[0]
     by_key = ifharness.score(ifeval_task.limit(1), {s.key: "No commas here"})
-    by_prompt = ifharness.score(ifeval_task.limit(1), [{"prompt": s.prompt, "response": "No commas here"}])
+    by_prompt = ifharness.score(
+        ifeval_task.limit(1), [{"prompt": s.prompt, "response": "No commas here"}]
+    )
     assert by_key.verdicts == by_prompt.verdicts
     assert by_key.verdicts[0]["strict"][0] is True  # punctuation:no_comma

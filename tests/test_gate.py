@@ -23,8 +23,9 @@ def runs(tmp_path):
     return {
         "base": write_run(tmp_path / "base", base, model="base-model"),
         "noise": write_run(tmp_path / "noise", noisy_copy(base, seed=1), model="same-model"),
-        "drop": write_run(tmp_path / "drop", plant_drop(noisy_copy(base, seed=1), 5, seed=2),
-                          model="worse-model"),
+        "drop": write_run(
+            tmp_path / "drop", plant_drop(noisy_copy(base, seed=1), 5, seed=2), model="worse-model"
+        ),
     }
 
 
@@ -34,8 +35,16 @@ def gate(*args: str) -> int:
 
 def test_planted_five_point_drop_fails_the_gate(runs, tmp_path):
     out_json, out_md = tmp_path / "v.json", tmp_path / "v.md"
-    code = gate("--baseline", str(runs["base"]), "--candidate", str(runs["drop"]),
-                "--json", str(out_json), "--markdown", str(out_md))
+    code = gate(
+        "--baseline",
+        str(runs["base"]),
+        "--candidate",
+        str(runs["drop"]),
+        "--json",
+        str(out_json),
+        "--markdown",
+        str(out_md),
+    )
     assert code == 1
     verdict = json.loads(out_json.read_text())
     assert verdict["passed"] is False and verdict["exit_code"] == 1
@@ -50,9 +59,20 @@ def test_planted_five_point_drop_fails_the_gate(runs, tmp_path):
 
 def test_noise_only_passes_the_gate(runs, tmp_path, capsys):
     out_json = tmp_path / "v.json"
-    code = gate("--baseline", str(runs["base"]), "--candidate", str(runs["noise"]),
-                "--metric", "prompt_level_strict_acc", "--metric", "inst_level_strict_acc",
-                "--alpha", "0.05", "--json", str(out_json))
+    code = gate(
+        "--baseline",
+        str(runs["base"]),
+        "--candidate",
+        str(runs["noise"]),
+        "--metric",
+        "prompt_level_strict_acc",
+        "--metric",
+        "inst_level_strict_acc",
+        "--alpha",
+        "0.05",
+        "--json",
+        str(out_json),
+    )
     assert code == 0
     verdict = json.loads(out_json.read_text())
     assert verdict["passed"] and [c["regression"] for c in verdict["checks"]] == [False, False]
@@ -70,16 +90,20 @@ def test_gate_error_rate_and_power_at_alpha():
         noise = noisy_copy(base, seed=500 + seed)
         for rows, is_drop in ((noise, False), (plant_drop(noise, 5, seed=seed), True)):
             b, c, _ = stats.discordant(
-                (all(x["strict"]), all(y["strict"])) for x, y in zip(base, rows))
+                (all(x["strict"]), all(y["strict"])) for x, y in zip(base, rows)
+            )
             flagged = stats.mcnemar_exact(b, c) < alpha and c < b
             if is_drop:
                 caught += flagged
             else:
                 false_pos += flagged
-        boot = stats.paired_bootstrap(t_base, stats.build_table(noise),
-                                      ["inst_level_strict_acc"], n_resamples=200, seed=seed)
-        false_pos += boot["inst_level_strict_acc"]["p"] < alpha and \
-            boot["inst_level_strict_acc"]["delta"] < 0
+        boot = stats.paired_bootstrap(
+            t_base, stats.build_table(noise), ["inst_level_strict_acc"], n_resamples=200, seed=seed
+        )
+        false_pos += (
+            boot["inst_level_strict_acc"]["p"] < alpha
+            and boot["inst_level_strict_acc"]["delta"] < 0
+        )
     assert false_pos <= 0.1 * 2 * trials  # two tests per null pair
     assert caught >= 0.95 * trials
 
@@ -97,8 +121,22 @@ def test_ci_rule_and_thresholds(runs):
 
 def test_compare_reports_pairs_and_bh(runs, tmp_path, capsys):
     out = tmp_path / "c.json"
-    assert main(["compare", str(runs["base"]), str(runs["drop"]), "--json", str(out),
-                 "--markdown", str(tmp_path / "c.md"), "--n-resamples", "300"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(runs["base"]),
+                str(runs["drop"]),
+                "--json",
+                str(out),
+                "--markdown",
+                str(tmp_path / "c.md"),
+                "--n-resamples",
+                "300",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "mcnemar_exact" in printed and "q (BH)" in printed
     res = json.loads(out.read_text())
@@ -125,12 +163,18 @@ def test_samples_per_prompt_pair_by_sample(tmp_path):
     a = write_run(tmp_path / "a", base)
     b = write_run(tmp_path / "b", noisy_copy(base, seed=5))
     res = compare_runs(load_run(a), load_run(b), n_resamples=100)
-    assert res["paired"] == {"rows": 450, "prompts": 150, "only_a": 0, "only_b": 0,
-                             "samples_per_prompt": 3}
+    assert res["paired"] == {
+        "rows": 450,
+        "prompts": 150,
+        "only_a": 0,
+        "only_b": 0,
+        "samples_per_prompt": 3,
+    }
     assert res["metrics"]["prompt_level_strict_acc"]["test"] == "paired_bootstrap"
 
 
 # ---------------------------------------------------------------- exit code 2
+
 
 def test_missing_folder_is_exit_2(runs, tmp_path, capsys):
     assert gate("--baseline", str(runs["base"]), "--candidate", str(tmp_path / "nope")) == 2
@@ -181,14 +225,21 @@ def test_parse_drop():
 
 def test_console_exit_codes_in_a_subprocess(runs, tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "ifharness.cli", "gate", *args],
-                              check=False, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "ifharness.cli", "gate", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    fail = run("--baseline", str(runs["base"]), "--candidate", str(runs["drop"]),
-               "--n-resamples", "200")
+    fail = run(
+        "--baseline", str(runs["base"]), "--candidate", str(runs["drop"]), "--n-resamples", "200"
+    )
     assert fail.returncode == 1 and "gate: FAIL" in fail.stdout
-    ok = run("--baseline", str(runs["base"]), "--candidate", str(runs["noise"]),
-             "--n-resamples", "200")
+    ok = run(
+        "--baseline", str(runs["base"]), "--candidate", str(runs["noise"]), "--n-resamples", "200"
+    )
     assert ok.returncode == 0, ok.stderr
     err = run("--baseline", str(runs["base"]), "--candidate", str(tmp_path / "missing"))
     assert err.returncode == 2 and err.stderr.startswith("error:")
@@ -198,8 +249,17 @@ def test_real_gpt4_run_against_itself_passes(gpt4_result, gpt4_path, tmp_path):
     from ifharness.results import write_score_run
 
     write_score_run(tmp_path / "gpt4", gpt4_result, gpt4_path)
-    assert gate("--baseline", str(tmp_path / "gpt4"), "--candidate", str(tmp_path / "gpt4"),
-                "--metric", "ifeval_mean") == 0
+    assert (
+        gate(
+            "--baseline",
+            str(tmp_path / "gpt4"),
+            "--candidate",
+            str(tmp_path / "gpt4"),
+            "--metric",
+            "ifeval_mean",
+        )
+        == 0
+    )
 
 
 def test_ci_recipe_is_valid_and_gates_the_committed_baseline():
@@ -217,7 +277,8 @@ def test_ci_recipe_is_valid_and_gates_the_committed_baseline():
     # the options the recipe uses exist
     from ifharness.cli import build_parser
 
-    args = build_parser().parse_args(["gate", "--baseline", "a", "--candidate", "b",
-                                      "--max-drop", "2pt", "--alpha", "0.05"])
+    args = build_parser().parse_args(
+        ["gate", "--baseline", "a", "--candidate", "b", "--max-drop", "2pt", "--alpha", "0.05"]
+    )
     assert parse_drop(args.max_drop) == 0.02
     assert "github-actions-gate.yml" in (docs / "ci-gate.md").read_text(encoding="utf-8")

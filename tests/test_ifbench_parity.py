@@ -22,14 +22,27 @@ from tests.support.data import read_jsonl, shared, tagger_installed
 
 START_VERB = "words:start_verb"
 # Keys (2025 file) of the six words:start_verb items and the verdict the real tagger gave.
-START_VERB_REFERENCE = {"257": False, "258": False, "259": True, "260": True, "261": False,
-                        "262": True}
+START_VERB_REFERENCE = {
+    "257": False,
+    "258": False,
+    "259": True,
+    "260": True,
+    "261": False,
+    "262": True,
+}
 
 
 def _metrics(result) -> dict[str, float]:
     m = result.metrics
-    return {k: m[k] for k in ("prompt_level_strict_acc", "inst_level_strict_acc",
-                              "prompt_level_loose_acc", "inst_level_loose_acc")}
+    return {
+        k: m[k]
+        for k in (
+            "prompt_level_strict_acc",
+            "inst_level_strict_acc",
+            "prompt_level_loose_acc",
+            "inst_level_loose_acc",
+        )
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +55,12 @@ def result_2025():
 
 def _differences_2025(result) -> tuple[set[tuple], int]:
     """(key, id, ours strict, ref strict, ours loose, ref loose) for every differing verdict."""
-    strict = {r["prompt"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_strict.jsonl"))}
-    loose = {r["prompt"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_loose.jsonl"))}
+    strict = {
+        r["prompt"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_strict.jsonl"))
+    }
+    loose = {
+        r["prompt"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_loose.jsonl"))
+    }
     prompts = {str(s.key): s.prompt for s in result.task.samples}
     diffs, matching = set(), 0
     for row in result.verdicts:
@@ -62,9 +79,12 @@ def _differences_2025(result) -> tuple[set[tuple], int]:
 def test_2025_profile_matches_recorded_verdicts(result_2025):
     diffs, matching = _differences_2025(result_2025)
     m = result_2025.metrics
-    print("\nifbench-2025 on the 2025 file:", _metrics(result_2025),
-          f"({m['n_instructions'] - m['unscorable_instructions']} scorable of "
-          f"{m['n_instructions']} instructions, {matching} verdict pairs equal the reference)")
+    print(
+        "\nifbench-2025 on the 2025 file:",
+        _metrics(result_2025),
+        f"({m['n_instructions'] - m['unscorable_instructions']} scorable of "
+        f"{m['n_instructions']} instructions, {matching} verdict pairs equal the reference)",
+    )
     assert m["n_prompts"] == 294 and m["n_instructions"] == 335
     if tagger_installed():
         assert diffs == set()
@@ -113,7 +133,9 @@ def test_current_reference_differs_only_where_the_spec_says():
     task = ifharness.load_task("ifbench", data=shared("ifbench/IFBench_test.jsonl"))
     assert task.profile.name == "reference"
     result = ifharness.score(task, shared("ifbench/sample_output.jsonl"))
-    recorded = {r["key"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_verdicts.jsonl"))}
+    recorded = {
+        r["key"]: r for r in read_jsonl(shared("ifbench/sample_output_reference_verdicts.jsonl"))
+    }
     missing = {str(k) for k in result.metrics["missing"]}
     assert missing == {str(k) for k in range(268, 275)}  # merged into one corrupted row in 2025
 
@@ -153,6 +175,7 @@ def test_unscorable_start_verb_says_what_is_missing(result_2025):
     reasons = {r for row in result_2025.verdicts for r in row.get("unscorable", {}).values()}
     assert len(reasons) == 1
     (reason,) = reasons
-    assert reason.startswith("ResourceUnavailable: words:start_verb needs NLTK's "
-                             "averaged_perceptron_tagger_eng")
+    assert reason.startswith(
+        "ResourceUnavailable: words:start_verb needs NLTK's averaged_perceptron_tagger_eng"
+    )
     assert "nltk.downloader averaged_perceptron_tagger_eng" in reason and "NLTK_DATA" in reason

@@ -24,8 +24,10 @@ def _reference_lists() -> list[tuple[str, Path]]:
     found = []
     spec = importlib.util.find_spec("llama_index.core")
     if spec and spec.submodule_search_locations:
-        path = (Path(next(iter(spec.submodule_search_locations)))
-                / "_static/nltk_cache/corpora/stopwords/english")
+        path = (
+            Path(next(iter(spec.submodule_search_locations)))
+            / "_static/nltk_cache/corpora/stopwords/english"
+        )
         if path.is_file():
             found.append(("llama-index-core", path))
     try:
@@ -57,8 +59,10 @@ def test_stopword_verdicts_equal_under_both_lists():
         pytest.skip("no copy of NLTK's English stopword file here to compare with")
     theirs = _read_list(references[0][1])
     ours = _util.english_stopwords()
-    text = ("I'd say we'll go; they're sure he's right, isn't it? You'd've thought she'll "
-            "know that we've been there and it's done. Don't, won't, shan't, mustn't.")
+    text = (
+        "I'd say we'll go; they're sure he's right, isn't it? You'd've thought she'll "
+        "know that we've been there and it's done. Don't, won't, shan't, mustn't."
+    )
     words = re.findall(r"\w+", text)
     assert [w.lower() in ours for w in words] == [w.lower() in theirs for w in words]
 
@@ -75,8 +79,9 @@ print(",".join(loaded))
 
 
 def test_nothing_loads_at_import():
-    out = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""
 
 

@@ -38,12 +38,11 @@ SMALL_INPUTS = {
     "emoji_only": "😀🎉👍🏽🇺🇸❤️✨",
     "punctuation_only": "?! ... --- ***\n\n\"''\" ;;",
     "markdown": "**bold never closed\n* bullet\n  - sub\n*\n```python\nprint('x'\n# Heading ##\n"
-                "[link](http://x\n| a | b |\n|---\n> quote\n<i>unclosed <em>\n\n\n- - -",
+    "[link](http://x\n| a | b |\n|---\n> quote\n<i>unclosed <em>\n\n\n- - -",
     "csv_empty_field": '"StudentID"\t"Subject"\t"Grade"\t"Semester"\t"Score"\n'
-                       '"1"\t"Math"\t"A"\t"Fall"\t"90"\n"2"\t\t"B"\t"Spring"\t"80"\n'
-                       '"3"\t"Art"\t"C"\t"Fall"\t"70"\n',
+    '"1"\t"Math"\t"A"\t"Fall"\t"90"\n"2"\t\t"B"\t"Spring"\t"80"\n'
+    '"3"\t"Art"\t"C"\t"Fall"\t"70"\n',
 }
-
 
 
 def _huge_answer(size: int = 1_000_000) -> str:
@@ -53,8 +52,10 @@ def _huge_answer(size: int = 1_000_000) -> str:
     seconds; the CSV checks see one field far over csv's limit.)
     """
     rng = random.Random(0)
-    vocab = ("the quick brown fox jumps over a lazy dog while seven wise owls watch from tall "
-             "oak trees near quiet rivers and Emma reads old books about distant mountains").split()
+    vocab = (
+        "the quick brown fox jumps over a lazy dog while seven wise owls watch from tall "
+        "oak trees near quiet rivers and Emma reads old books about distant mountains"
+    ).split()
     sentences, length = [], 0
     while length < size:
         sentence = " ".join(rng.choice(vocab) for _ in range(120)).capitalize() + "."
@@ -91,7 +92,8 @@ def _unscorable(rows: dict, ids: list[str]) -> dict[str, set[str]]:
 def _expected(texts: dict[str, str], extra: dict[str, set[str]]) -> dict[str, set[str]]:
     tagger = tagger_installed()
     return {
-        name: ({"words:start_verb"} if text.strip() and not tagger else set()) | extra.get(name, set())
+        name: ({"words:start_verb"} if text.strip() and not tagger else set())
+        | extra.get(name, set())
         for name, text in texts.items()
     }
 
@@ -110,19 +112,31 @@ json.dump(out, open(sys.argv[2], "w", encoding="utf-8"))
 
 def _judge_in_fresh_process(tmp_path: Path, kwargs_by_id, texts, profile_name, seed: str) -> dict:
     job, out = tmp_path / f"job-{profile_name}.json", tmp_path / f"out-{profile_name}.json"
-    job.write_text(json.dumps({"profile": profile_name, "kwargs": kwargs_by_id, "texts": texts}),
-                   encoding="utf-8")
+    job.write_text(
+        json.dumps({"profile": profile_name, "kwargs": kwargs_by_id, "texts": texts}),
+        encoding="utf-8",
+    )
     env = {**os.environ, "PYTHONHASHSEED": seed}
-    subprocess.run([sys.executable, "-c", _WORKER, str(job), str(out)], cwd=ROOT, env=env,
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", _WORKER, str(job), str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=600,
+    )
     return json.loads(out.read_text(encoding="utf-8"))
 
 
 # Where c94da02 raised on a non-blank answer (profile flag ifbench-2025-crashes).
 CRASHES_2025 = {
     "emoji_only": {"ratio:stop_words"},
-    "punctuation_only": {"ratio:stop_words", "words:alphabet", "words:last_first",
-                         "format:emoji", "format:quote_unquote"},
+    "punctuation_only": {
+        "ratio:stop_words",
+        "words:alphabet",
+        "words:last_first",
+        "format:emoji",
+        "format:quote_unquote",
+    },
 }
 
 
@@ -151,8 +165,9 @@ def test_unscorable_reasons_name_the_cause(data_kwargs):
     ids = list(data_kwargs)
     rows = _judge_all(data_kwargs, {"csv": SMALL_INPUTS["csv_empty_field"]}, "reference")
     reasons = {ids[int(i)]: r for i, r in rows["csv"]["unscorable"].items()}
-    assert reasons["custom:csv_quotes"].startswith("ReferenceCrash: custom:csv_quotes: row 3 has "
-                                                   "an empty field")
+    assert reasons["custom:csv_quotes"].startswith(
+        "ReferenceCrash: custom:csv_quotes: row 3 has an empty field"
+    )
 
 
 @pytest.mark.slow

@@ -31,10 +31,24 @@ def test_all_58_ids_registered_with_templates_that_render():
     assert len(ifbench) == 58
     families = {cid.split(":")[0] for cid in ifbench}
     assert families == {"count", "ratio", "words", "sentence", "format", "custom", "repeat"}
-    sample = {"N": 3, "small_n": 2, "min_words": 5, "max_words": 9, "percentage": 40,
-              "reference_text": "ref", "keyword": "kw", "word": "kw", "n": 2, "m": 3,
-              "options": "yes/no/maybe", "sep": "-", "prompt_to_repeat": "a b c d e",
-              "n_start": 1, "n_end": 3, **{f"keyword{i}": f"k{i}" for i in range(1, 6)}}
+    sample = {
+        "N": 3,
+        "small_n": 2,
+        "min_words": 5,
+        "max_words": 9,
+        "percentage": 40,
+        "reference_text": "ref",
+        "keyword": "kw",
+        "word": "kw",
+        "n": 2,
+        "m": 3,
+        "options": "yes/no/maybe",
+        "sep": "-",
+        "prompt_to_repeat": "a b c d e",
+        "n_start": 1,
+        "n_end": 3,
+        **{f"keyword{i}": f"k{i}" for i in range(1, 6)},
+    }
     for c in ifbench.values():
         kwargs = {k: v for k, v in sample.items() if k in c.kwargs_model.model_fields}
         bound = c.bind(kwargs)
@@ -48,6 +62,7 @@ def test_profile_2025_is_known_before_any_checker_loads():
 
 
 # --- count --------------------------------------------------------------------------------
+
 
 def test_count_family():
     assert ok("count:word_count_range", "don't stop", min_words=3, max_words=3)  # \w+ runs
@@ -64,11 +79,25 @@ def test_count_family():
     assert ok("count:punctuation", "Really?! Yes. No, wait! Why? Because; see: this.")
     assert not ok("count:punctuation", "Really?! Yes. No, wait; see: this.")  # ?! is not ! and ?
     assert not ok("count:punctuation", "Yes. No, wait! Why? Because; see: this.")  # no interrobang
-    assert ok("count:keywords_multiple", "cat dogs dog bird birds birdie x x x x x y y y y y y y",
-              keyword1="cat", keyword2="dog", keyword3="bird", keyword4="x", keyword5="y")
+    assert ok(
+        "count:keywords_multiple",
+        "cat dogs dog bird birds birdie x x x x x y y y y y y y",
+        keyword1="cat",
+        keyword2="dog",
+        keyword3="bird",
+        keyword4="x",
+        keyword5="y",
+    )
     # Substrings count: "cat" inside "category".
-    assert ok("count:keywords_multiple", "category dog dog bird bird bird x x x x x zzzzzzz",
-              keyword1="cat", keyword2="dog", keyword3="bird", keyword4="x", keyword5="z")
+    assert ok(
+        "count:keywords_multiple",
+        "category dog dog bird bird bird x x x x x zzzzzzz",
+        keyword1="cat",
+        keyword2="dog",
+        keyword3="bird",
+        keyword4="x",
+        keyword5="z",
+    )
 
 
 def test_count_pronouns_current_and_2025_sets():
@@ -82,6 +111,7 @@ def test_count_pronouns_current_and_2025_sets():
 
 
 # --- ratio --------------------------------------------------------------------------------
+
 
 def test_stop_words():
     assert ok("ratio:stop_words", "don't", percentage=100)  # "don" and "t" are both stopwords
@@ -111,6 +141,7 @@ def test_overlap_uses_character_trigrams():
 
 
 # --- words --------------------------------------------------------------------------------
+
 
 def test_words_family():
     assert ok("words:alphabet", "Apple, banana; cherry! Dates")
@@ -173,26 +204,31 @@ def test_start_verb_needs_the_tagger(monkeypatch):
 
 # --- sentence -----------------------------------------------------------------------------
 
+
 def test_sentence_family():
     assert ok("sentence:alliteration_increment", "Big dog. Big bad boy. Silly snakes slide slowly.")
     assert not ok("sentence:alliteration_increment", "Big bad boy. Big dog.")
     assert ok("sentence:alliteration_increment", "Just one.")
     assert ok("sentence:increment", "I run. I run far. I run very far.", small_n=1)
     assert not ok("sentence:increment", "I run. I run far. I run far.", small_n=1)
-    assert both("sentence:keyword", "One. Two has horary things.", word="horary", N=2) == (True, True)
+    assert both("sentence:keyword", "One. Two has horary things.", word="horary", N=2) == (
+        True,
+        True,
+    )
     assert both("sentence:keyword", "One. Two has horarys.", word="horary", N=2) == (False, True)
     assert ok("sentence:keyword", "One. Last has horary.", word="HORARY", N=0)  # 0: the last
 
 
 # --- format -------------------------------------------------------------------------------
 
+
 def test_format_brackets_and_quotes():
     assert ok("format:parentheses", "(((((x)")  # outer levels may stay open
     assert ok("format:parentheses", "([{([x])}])")
     assert not ok("format:parentheses", "((((x))))")
     assert not ok("format:parentheses", "(((((x]")  # mismatch resets
-    assert ok("format:quotes", "\"a 'b \"c\" b' a\"")
-    assert not ok("format:quotes", "\"a \"b\" a\"")  # a repeated quote closes
+    assert ok("format:quotes", '"a \'b "c" b\' a"')
+    assert not ok("format:quotes", '"a "b" a"')  # a repeated quote closes
 
 
 def test_format_answers_and_lines():
@@ -258,15 +294,18 @@ def test_title_case():
 
 # --- custom -------------------------------------------------------------------------------
 
+
 def test_custom_lists():
     assert ok("custom:multiples", "Here: 14, 21, 28, 35, 42, 49")
     assert not ok("custom:multiples", "Step 1: 14, 21, 28, 35, 42, 49")
     assert ok("custom:character_reverse", "ELGAE DLAB ehT")
     assert ok("custom:word_reverse", "Eagle bald the is animal The.")
     assert not ok("custom:word_reverse", "The bald eagle.")
-    capitals = ("Reykjavík, Helsinki, Oslo, Tallinn, Stockholm, Riga, Moscow, Copenhagen, Vilnius, "
-                "Minsk, Dublin, Berlin, Amsterdam, Warsaw, London, Brussels, Prague, Luxembourg, "
-                "Paris, Vienna, Bratislava, Budapest, Vaduz, Chișinău, Bern, Ljubljana, Zagreb")
+    capitals = (
+        "Reykjavík, Helsinki, Oslo, Tallinn, Stockholm, Riga, Moscow, Copenhagen, Vilnius, "
+        "Minsk, Dublin, Berlin, Amsterdam, Warsaw, London, Brussels, Prague, Luxembourg, "
+        "Paris, Vienna, Bratislava, Budapest, Vaduz, Chișinău, Bern, Ljubljana, Zagreb"
+    )
     assert ok("custom:european_capitals_sort", capitals)
     assert not ok("custom:european_capitals_sort", capitals + ".")
     assert ok("custom:date_format_list", "1796-04-12, 1805-12-02, 1815-06-18")
@@ -277,8 +316,10 @@ def test_custom_lists():
     countries = [f"Country{chr(122 - i // 26)}{chr(122 - i % 26)}" for i in range(51)]
     assert ok("custom:reverse_newline", "\n".join(["Zimbabwe"] + countries))
     assert not ok("custom:reverse_newline", "\n".join(["Zimbabwe"] + countries[:50]))
-    assert not ok("custom:reverse_newline", "\n".join(f"{i}. {c}" for i, c in
-                                                     enumerate(["Zimbabwe"] + countries, 1)))
+    assert not ok(
+        "custom:reverse_newline",
+        "\n".join(f"{i}. {c}" for i, c in enumerate(["Zimbabwe"] + countries, 1)),
+    )
 
 
 def test_custom_stories_and_questions():
@@ -305,8 +346,10 @@ def test_custom_csv():
         ok("custom:csv_city", "a,b\rc,d")
     rows = "\n".join(f'{i},Toys,"Acme & Co",9.99,{i}' for i in range(14))
     assert ok("custom:csv_special_character", "ProductID, Category,Brand,Price,Stock\n" + rows)
-    assert not ok("custom:csv_special_character", "ProductID,Category,Brand,Price,Stock\n"
-                  + rows.replace('"Acme & Co"', "Acme"))
+    assert not ok(
+        "custom:csv_special_character",
+        "ProductID,Category,Brand,Price,Stock\n" + rows.replace('"Acme & Co"', "Acme"),
+    )
     header = '"StudentID"\t"Subject"\t"Grade"\t"Semester"\t"Score"\n'
     good = header + "\n".join(f'"{i}"\t"Math"\t"A"\t"Fall"\t"9{i}"' for i in range(3))
     assert ok("custom:csv_quotes", good)
@@ -317,12 +360,15 @@ def test_custom_csv():
 
 # --- repeat -------------------------------------------------------------------------------
 
+
 def test_repeat_family():
     prompt = "Write a poem about  the sea."
     assert ok("repeat:repeat_change", "Compose a poem about the sea.", prompt_to_repeat=prompt)
     assert ok("repeat:repeat_change", "Write a poem about the sea.", prompt_to_repeat=prompt)
     assert not ok("repeat:repeat_change", prompt, prompt_to_repeat=prompt)
-    assert ok("repeat:repeat_simple", " Only output this sentence here, ignore all other requests. ")
+    assert ok(
+        "repeat:repeat_simple", " Only output this sentence here, ignore all other requests. "
+    )
     text = "Explain the code and theory behind it"
     # Current: characters 3..6 inclusive ("lain"); 2025: words 3..6, end excluded.
     kwargs = {"prompt_to_repeat": text, "n_start": 3, "n_end": 6}
@@ -345,11 +391,13 @@ def test_repeat_span_2025_draws_a_zero_start_from_the_seeded_rng():
 
 # --- splitter, loading, multi-turn --------------------------------------------------------
 
+
 def test_regex_sentence_splitter():
     split = _util.regex_sentences
     assert split("Hello world. How are you? Fine!") == ("Hello world.", "How are you?", "Fine!")
     assert split("Dr. Smith paid $3.50 at 5 p.m. and left.") == (
-        "Dr. Smith paid $3.50 at 5 p.m. and left.",)
+        "Dr. Smith paid $3.50 at 5 p.m. and left.",
+    )
     assert split("Wait... what") == ("Wait...", "what")
     assert split('He said "hi." Then he left.') == ('He said "hi".', "Then he left.")
     assert split("Line one\nline two.") == ("Line one line two.",)
@@ -360,8 +408,12 @@ def test_regex_sentence_splitter():
 def test_null_padded_float_kwargs_load(tmp_path):
     padded = {k: None for k in ("N", "keyword", "m", "n", "percentage", "small_n", "word")}
     rows = [
-        {"key": "a", "prompt": "p1", "instruction_id_list": ["count:numbers", "sentence:keyword"],
-         "kwargs": [{**padded, "N": 5.0}, {**padded, "word": "horary", "N": 3.0}]},
+        {
+            "key": "a",
+            "prompt": "p1",
+            "instruction_id_list": ["count:numbers", "sentence:keyword"],
+            "kwargs": [{**padded, "N": 5.0}, {**padded, "word": "horary", "N": 3.0}],
+        },
     ]
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
@@ -376,17 +428,19 @@ def test_null_padded_float_kwargs_load(tmp_path):
 
 
 def test_multiturn_task(tmp_path):
-    rows = [{
-        "key": "mt-1",
-        "prompt": "Rewrite it so that it has no whitespace.",
-        "messages": [
-            {"role": "user", "content": "Describe the sea."},
-            {"role": "assistant", "content": "The sea is wide and blue."},
-            {"role": "user", "content": "Rewrite it so that it has no whitespace."},
-        ],
-        "instruction_id_list": ["format:no_whitespace"],
-        "kwargs": [{"N": None, "keyword": None}],
-    }]
+    rows = [
+        {
+            "key": "mt-1",
+            "prompt": "Rewrite it so that it has no whitespace.",
+            "messages": [
+                {"role": "user", "content": "Describe the sea."},
+                {"role": "assistant", "content": "The sea is wide and blue."},
+                {"role": "user", "content": "Rewrite it so that it has no whitespace."},
+            ],
+            "instruction_id_list": ["format:no_whitespace"],
+            "kwargs": [{"N": None, "keyword": None}],
+        }
+    ]
     data = tmp_path / "mt.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     task = ifharness.load_task("ifbench-multiturn", data=data)

@@ -27,12 +27,23 @@ def results(tmp_path):
     root = tmp_path / "results"
     sampling = {"temperature": 0.0, "max_tokens": 512, "seed": 0}
     write_run(root / "a", base, model="model-a", sampling=sampling, chat_template_sha256="c0ffee")
-    write_run(root / "b", plant_drop(noisy_copy(base, 1), 8, seed=1), model="model-b",
-              sampling=sampling,
-              completions=[{"key": r["key"], "response": "x", "finish_reason":
-                            "length" if i % 10 == 0 else "stop"} for i, r in enumerate(base)])
-    write_run(root / "c", make_rows(80, seed=5), model=f"evil{EVIL}", task="other-task",
-              dataset_hash="e" * 64)
+    write_run(
+        root / "b",
+        plant_drop(noisy_copy(base, 1), 8, seed=1),
+        model="model-b",
+        sampling=sampling,
+        completions=[
+            {"key": r["key"], "response": "x", "finish_reason": "length" if i % 10 == 0 else "stop"}
+            for i, r in enumerate(base)
+        ],
+    )
+    write_run(
+        root / "c",
+        make_rows(80, seed=5),
+        model=f"evil{EVIL}",
+        task="other-task",
+        dataset_hash="e" * 64,
+    )
     (root / "not-a-run").mkdir()
     return root
 
@@ -40,8 +51,10 @@ def results(tmp_path):
 def test_rows_metrics_and_provenance(results):
     rows = collect([str(results / "*")], warn=lambda m: None)
     assert [(r["task"], r["model"], r["rank"]) for r in rows] == [
-        ("other-task", f"evil{EVIL}", 1), ("synthetic", "model-a", 1),
-        ("synthetic", "model-b", 2)]
+        ("other-task", f"evil{EVIL}", 1),
+        ("synthetic", "model-a", 1),
+        ("synthetic", "model-b", 2),
+    ]
     a = rows[1]
     m = summarize(clean(make_rows(300, seed=0)))
     assert a["metric"] == "prompt_level_strict_acc"  # unknown task: the default headline
@@ -58,15 +71,17 @@ def test_ifeval_mean_is_the_oll_composition(results):
     for r in rows:
         assert r["metric"] == "ifeval_mean"
         assert r["score"] == pytest.approx(
-            (r["prompt_level_strict_acc"] + r["inst_level_strict_acc"]) / 2)
+            (r["prompt_level_strict_acc"] + r["inst_level_strict_acc"]) / 2
+        )
         assert r["ci_low"] < r["score"] < r["ci_high"]
 
 
 def test_bundled_task_metric_comes_from_the_task(tmp_path):
     run = write_run(tmp_path / "d", make_rows(20), task="default", model="m")
     assert collect([str(run)])[0]["metric"] == "prompt_level_strict_acc"
-    run2 = write_run(tmp_path / "e", make_rows(20), task="default", model="m2",
-                     metric="inst_level_loose_acc")
+    run2 = write_run(
+        tmp_path / "e", make_rows(20), task="default", model="m2", metric="inst_level_loose_acc"
+    )
     assert collect([str(run2)])[0]["metric"] == "inst_level_loose_acc"
 
 
@@ -88,8 +103,17 @@ def test_formats_via_cli(results, tmp_path, capsys):
     assert "skipped" not in captured.err  # the glob silently passes over non-run folders
     df = pd.read_csv(io.StringIO(captured.out))
     assert list(df["model"]) == [f"evil{EVIL}", "model-a", "model-b"]
-    assert {"metric", "score", "ci_low", "ci_high", "truncation_rate", "dataset_hash",
-            "profile", "sampling", "chat_template_hash"} <= set(df.columns)
+    assert {
+        "metric",
+        "score",
+        "ci_low",
+        "ci_high",
+        "truncation_rate",
+        "dataset_hash",
+        "profile",
+        "sampling",
+        "chat_template_hash",
+    } <= set(df.columns)
 
     assert main(["leaderboard", str(results), "--metric", "mean4"]) == 0
     md = capsys.readouterr().out

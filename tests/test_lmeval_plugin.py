@@ -23,15 +23,26 @@ from ifharness.scoring import judge
 from tests.support.data import shared
 from tests.support.models import embedded_model_or_skip
 
-needs_lmeval = pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None,
-                                  reason="lm-eval is not installed (pip install -e '.[dev]')")
-BASE_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc",
-                "prompt_level_loose_acc", "inst_level_loose_acc")
+needs_lmeval = pytest.mark.skipif(
+    importlib.util.find_spec("lm_eval") is None,
+    reason="lm-eval is not installed (pip install -e '.[dev]')",
+)
+BASE_METRICS = (
+    "prompt_level_strict_acc",
+    "inst_level_strict_acc",
+    "prompt_level_loose_acc",
+    "inst_level_loose_acc",
+)
 # One torch thread: on a small shared CPU, more threads than idle cores made greedy
 # generation 25x slower here (155 s against 6 s for 3 answers of 64 tokens).
-SUBPROCESS_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                  "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
-                  "MKL_NUM_THREADS": "1"}
+SUBPROCESS_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 # ----------------------------------------------------------------------------- fast: the hooks
@@ -66,8 +77,11 @@ def test_process_results_strips_think_then_verifies(default_docs):
     trace = "<think>" + "Well, hmm, let me think, carefully, " * 40 + "</think>\n\n"
     assert hooks.process_results(doc, [trace + answer]) == plain
     # without the split the trace would fail both instructions
-    bare = judge(hooks.bound_instructions(doc), trace.replace("<think>", "").replace(
-        "</think>", "") + answer, hooks._profile("reference"))
+    bare = judge(
+        hooks.bound_instructions(doc),
+        trace.replace("<think>", "").replace("</think>", "") + answer,
+        hooks._profile("reference"),
+    )
     assert bare["strict"] == [False, False]
     # cut off inside the trace: nothing is answered
     cut = hooks.process_results(doc, ["<think>still thinking, about it"])
@@ -109,8 +123,19 @@ def test_data_path_from_metadata_or_env(monkeypatch):
 def _fake_log(path: Path, docs, answers) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for i, (doc, text) in enumerate(zip(docs, answers)):
-            f.write(json.dumps({"doc_id": i, "doc": doc, "target": "0", "resps": [[text]],
-                                "filtered_resps": [text], "filter": "none"}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "doc_id": i,
+                        "doc": doc,
+                        "target": "0",
+                        "resps": [[text]],
+                        "filtered_resps": [text],
+                        "filter": "none",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -125,11 +150,13 @@ AGGREGATIONS = {
     "inst_level_loose_acc_clustered_se": hooks.agg_clustered_se,
 }
 # lm-eval's metric name -> the name in our metrics.json
-OURS = {**{m: m for m in BASE_METRICS},
-        "prompt_level_strict_acc_se": "prompt_level_strict_acc_stderr",
-        "prompt_level_loose_acc_se": "prompt_level_loose_acc_stderr",
-        "inst_level_strict_acc_clustered_se": "inst_level_strict_acc_stderr",
-        "inst_level_loose_acc_clustered_se": "inst_level_loose_acc_stderr"}
+OURS = {
+    **{m: m for m in BASE_METRICS},
+    "prompt_level_strict_acc_se": "prompt_level_strict_acc_stderr",
+    "prompt_level_loose_acc_se": "prompt_level_loose_acc_stderr",
+    "inst_level_strict_acc_clustered_se": "inst_level_strict_acc_stderr",
+    "inst_level_loose_acc_clustered_se": "inst_level_loose_acc_stderr",
+}
 
 
 def _lmeval_aggregate(docs, answers) -> dict[str, float]:
@@ -154,14 +181,19 @@ def test_ifbench_with_unscorable_instructions_matches_score():
     from ifharness.scoring import score
 
     data = shared("ifbench/IFBench_test.jsonl")
-    outputs = [json.loads(x) for x in shared("ifbench/sample_output.jsonl").read_text(
-        encoding="utf-8").splitlines() if x.strip()]
+    outputs = [
+        json.loads(x)
+        for x in shared("ifbench/sample_output.jsonl").read_text(encoding="utf-8").splitlines()
+        if x.strip()
+    ]
     by_prompt = {r["prompt"]: r["response"] for r in outputs}
     docs = hooks.task_docs("ifbench", data=str(data))
     answers = [by_prompt.get(d["prompt"], "") for d in docs]
-    ours = score(load_task("ifbench", data=data),
-                 [{"key": d["key"], "response": a} for d, a in zip(docs, answers)],
-                 n_resamples=0).metrics
+    ours = score(
+        load_task("ifbench", data=data),
+        [{"key": d["key"], "response": a} for d, a in zip(docs, answers)],
+        n_resamples=0,
+    ).metrics
     assert ours["unscorable_instructions"] > 0
     _assert_same(_lmeval_aggregate(docs, answers), ours)
 
@@ -170,16 +202,36 @@ def test_score_from_lmeval_log_equals_process_results(tmp_path, default_docs):
     from ifharness.cli import main
 
     docs = default_docs[:6]
-    answers = ["<think>a, b, c</think>Short reply.", "", "plain answer, with a comma",
-               "HELLO WORLD", "P.S. done", "**bold** text\nsecond line"]
+    answers = [
+        "<think>a, b, c</think>Short reply.",
+        "",
+        "plain answer, with a comma",
+        "HELLO WORLD",
+        "P.S. done",
+        "**bold** text\nsecond line",
+    ]
     log = _fake_log(tmp_path / "samples_ifharness_default_x.jsonl", docs, answers)
-    assert main(["score", "--from-lmeval", str(log), "--task", "ifharness_default",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--from-lmeval",
+                str(log),
+                "--task",
+                "ifharness_default",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["source"] == "lm-eval" and run["n_samples"] == 6
     _assert_same(_lmeval_aggregate(docs, answers), metrics)
-    verdicts = [json.loads(x) for x in (tmp_path / "run" / "verdicts.jsonl").read_text().splitlines()]
+    verdicts = [
+        json.loads(x) for x in (tmp_path / "run" / "verdicts.jsonl").read_text().splitlines()
+    ]
     assert [v["key"] for v in verdicts] == [d["key"] for d in docs]
 
 
@@ -196,7 +248,10 @@ def test_lmeval_path_prints_the_task_folder(capsys):
     assert main(["lmeval-path"]) == 0
     folder = Path(capsys.readouterr().out.strip())
     assert sorted(p.name for p in folder.glob("*.yaml")) == [
-        "ifharness_default.yaml", "ifharness_ifbench.yaml", "ifharness_ifeval.yaml"]
+        "ifharness_default.yaml",
+        "ifharness_ifbench.yaml",
+        "ifharness_ifeval.yaml",
+    ]
 
 
 # ----------------------------------------------------------------------------- slow: real lm-eval
@@ -213,8 +268,11 @@ def test_builtin_ifeval_is_untouched():
     tm = plugin.task_manager()
     builtin = Path(lm_eval.__file__).parent / "tasks" / "ifeval" / "ifeval.yaml"
     assert Path(tm.task_index["ifeval"].yaml_path).resolve() == builtin.resolve()
-    ours = {n for n, e in tm.task_index.items()
-            if e.yaml_path and Path(e.yaml_path).resolve().parent == Path(plugin.include_path())}
+    ours = {
+        n
+        for n, e in tm.task_index.items()
+        if e.yaml_path and Path(e.yaml_path).resolve().parent == Path(plugin.include_path())
+    }
     assert ours == {"ifharness_default", "ifharness_ifeval", "ifharness_ifbench"}
     assert all(n.startswith(plugin.TASK_PREFIX) for n in ours)
     # nothing lm-eval knows by itself changes when the include path is added
@@ -225,15 +283,42 @@ def test_builtin_ifeval_is_untouched():
             assert tm.task_index[name].yaml_path == plain.task_index[name].yaml_path
 
 
-def _run_lmeval(task: str, limit: int, out: Path, metadata: dict | None = None) -> tuple[dict, Path]:
+def _run_lmeval(
+    task: str, limit: int, out: Path, metadata: dict | None = None
+) -> tuple[dict, Path]:
     env = {**os.environ, **SUBPROCESS_ENV}
-    include = subprocess.run([sys.executable, "-m", "ifharness.cli", "lmeval-path"], env=env,
-                             check=True, capture_output=True, text=True).stdout.strip()
-    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
-           "--model_args", f"pretrained={embedded_model_or_skip()},dtype=float32",
-           "--tasks", task, "--include_path", include, "--limit", str(limit),
-           "--log_samples", "--output_path", str(out), "--apply_chat_template",
-           "--gen_kwargs", "max_gen_toks=64", "--device", "cpu", "--batch_size", str(limit)]
+    include = subprocess.run(
+        [sys.executable, "-m", "ifharness.cli", "lmeval-path"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    cmd = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={embedded_model_or_skip()},dtype=float32",
+        "--tasks",
+        task,
+        "--include_path",
+        include,
+        "--limit",
+        str(limit),
+        "--log_samples",
+        "--output_path",
+        str(out),
+        "--apply_chat_template",
+        "--gen_kwargs",
+        "max_gen_toks=64",
+        "--device",
+        "cpu",
+        "--batch_size",
+        str(limit),
+    ]
     if metadata:
         cmd += ["--metadata", json.dumps(metadata)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -246,8 +331,10 @@ def _run_lmeval(task: str, limit: int, out: Path, metadata: dict | None = None) 
 def _rescore(samples: Path, task: str, out: Path, *extra: str) -> dict:
     from ifharness.cli import main
 
-    assert main(["score", "--from-lmeval", str(samples), "--task", task,
-                 "--out", str(out), *extra]) == 0
+    assert (
+        main(["score", "--from-lmeval", str(samples), "--task", task, "--out", str(out), *extra])
+        == 0
+    )
     assert json.loads((out / "run.json").read_text())["source"] == "lm-eval"
     return json.loads((out / "metrics.json").read_text())
 
@@ -269,8 +356,9 @@ def test_lmeval_default_equals_rescore(tmp_path):
 @needs_lmeval
 def test_lmeval_ifeval_local_data_equals_rescore(tmp_path):
     data = shared("ifeval/input_data.jsonl")  # ../shared/data/ifeval/input_data.jsonl
-    lmeval, samples = _run_lmeval("ifharness_ifeval", 3, tmp_path / "lm",
-                                  metadata={"data": str(data)})
+    lmeval, samples = _run_lmeval(
+        "ifharness_ifeval", 3, tmp_path / "lm", metadata={"data": str(data)}
+    )
     docs = [json.loads(x)["doc"] for x in samples.read_text().splitlines()]
     assert docs[0]["data"] == str(data) and docs[0]["key"] == 1000
     # from the task's data (as loaded here), then from the logged docs alone

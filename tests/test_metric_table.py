@@ -34,29 +34,53 @@ def majority(verdicts: Sequence[bool | None]) -> tuple[int, int]:
 def toy(monkeypatch):
     """The table with a toy base metric and a toy composite, restored afterwards."""
     monkeypatch.setattr(metrics, "TABLE", dict(metrics.TABLE))
-    register_metric(BaseMetric(
-        name=TOY, level="prompt", mode="strict", stderr="binomial", count=majority,
-        label="majority strict", description="share of prompts with most instructions followed"))
-    register_metric(CompositeMetric(
-        name=TOY_MEAN, parts=(TOY, "inst_level_strict_acc"), description="a toy composition"))
+    register_metric(
+        BaseMetric(
+            name=TOY,
+            level="prompt",
+            mode="strict",
+            stderr="binomial",
+            count=majority,
+            label="majority strict",
+            description="share of prompts with most instructions followed",
+        )
+    )
+    register_metric(
+        CompositeMetric(
+            name=TOY_MEAN, parts=(TOY, "inst_level_strict_acc"), description="a toy composition"
+        )
+    )
     return TOY
 
 
 ROWS = [
-    {"key": 1, "instruction_id_list": ["a:x", "a:y", "b:z"], "strict": [True, False, True],
-     "loose": [True, True, True]},
-    {"key": 2, "instruction_id_list": ["a:x", "b:z"], "strict": [False, False],
-     "loose": [False, True]},
+    {
+        "key": 1,
+        "instruction_id_list": ["a:x", "a:y", "b:z"],
+        "strict": [True, False, True],
+        "loose": [True, True, True],
+    },
+    {
+        "key": 2,
+        "instruction_id_list": ["a:x", "b:z"],
+        "strict": [False, False],
+        "loose": [False, True],
+    },
     {"key": 3, "instruction_id_list": ["a:y"], "strict": [True], "loose": [True]},
-    {"key": 4, "instruction_id_list": ["a:x", "a:y"], "strict": [None, True],
-     "loose": [None, True]},
+    {
+        "key": 4,
+        "instruction_id_list": ["a:x", "a:y"],
+        "strict": [None, True],
+        "loose": [None, True],
+    },
 ]
 
 
 def test_toy_metric_in_summarize_without_moving_the_builtins(toy):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(metrics, "TABLE", {k: v for k, v in metrics.TABLE.items()
-                                      if k not in (TOY, TOY_MEAN)})
+        mp.setattr(
+            metrics, "TABLE", {k: v for k, v in metrics.TABLE.items() if k not in (TOY, TOY_MEAN)}
+        )
         before = summarize(ROWS, n_resamples=200, seed=3)
     after = summarize(ROWS, n_resamples=200, seed=3)
     # rows 1, 3, 4 have a majority followed (row 4 only counts its scorable instruction)
@@ -83,19 +107,29 @@ def test_toy_metric_in_lmeval_hooks(toy):
     assert TOY + "_se" in per_doc[0]
     trials = sum(m for _, m in want)
     assert hooks.agg_majority_strict_acc([p[TOY] for p in per_doc]) == pytest.approx(
-        sum(y for y, _ in want) / trials)
-    assert {"metric": TOY, "aggregation": "ifharness.lmeval.hooks.agg_majority_strict_acc",
-            "higher_is_better": True} in hooks.metric_list()
+        sum(y for y, _ in want) / trials
+    )
+    assert {
+        "metric": TOY,
+        "aggregation": "ifharness.lmeval.hooks.agg_majority_strict_acc",
+        "higher_is_better": True,
+    } in hooks.metric_list()
 
 
 def _score(tmp_path: Path, name: str, answer: str) -> str:
     docs = hooks.task_docs("default")
     responses = tmp_path / f"{name}.jsonl"
-    responses.write_text("".join(json.dumps({"key": d["key"], "response": answer.format(i=i)})
-                                 + "\n" for i, d in enumerate(docs)), encoding="utf-8")
+    responses.write_text(
+        "".join(
+            json.dumps({"key": d["key"], "response": answer.format(i=i)}) + "\n"
+            for i, d in enumerate(docs)
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / name
-    assert main(["score", "--task", "default", "--responses", str(responses),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["score", "--task", "default", "--responses", str(responses), "--out", str(out)]) == 0
+    )
     return str(out)
 
 
@@ -103,15 +137,15 @@ def test_toy_metric_in_leaderboard_and_compare(toy, tmp_path, capsys):
     a = _score(tmp_path, "a", "hello world, this is answer {i}.")
     b = _score(tmp_path, "b", "Hello world this is answer {i}")
     capsys.readouterr()
-    assert main(["leaderboard", a, b, "--metric", TOY, "--format", "json",
-                 "--n-resamples", "50"]) == 0
+    assert (
+        main(["leaderboard", a, b, "--metric", TOY, "--format", "json", "--n-resamples", "50"]) == 0
+    )
     board = json.loads(capsys.readouterr().out)
     assert board["metric_definitions"][TOY] == metrics.TABLE[TOY].description
     assert all(r["metric"] == TOY and r["score"] == r[TOY] for r in board["rows"])
     assert main(["leaderboard", a, b, "--format", "md", "--n-resamples", "50"]) == 0
     assert "| majority strict |" in capsys.readouterr().out
-    assert main(["compare", a, b, "--json", str(tmp_path / "cmp.json"),
-                 "--n-resamples", "50"]) == 0
+    assert main(["compare", a, b, "--json", str(tmp_path / "cmp.json"), "--n-resamples", "50"]) == 0
     assert TOY in capsys.readouterr().out
     cmp = json.loads((tmp_path / "cmp.json").read_text(encoding="utf-8"))
     assert list(cmp["metrics"]) == list(metrics.metric_names())
@@ -148,7 +182,13 @@ def test_register_metric_refuses_bad_entries(monkeypatch):
     with pytest.raises(ValueError, match="unknown parts"):
         register_metric(CompositeMetric(name="x", parts=("nope",), description=""))
     with pytest.raises(ValueError, match="one trial per row"):
-        BaseMetric(name="y", level="inst", mode="strict", stderr="binomial",
-                   count=metrics.inst_counts, description="")
+        BaseMetric(
+            name="y",
+            level="inst",
+            mode="strict",
+            stderr="binomial",
+            count=metrics.inst_counts,
+            description="",
+        )
     with pytest.raises(ValueError, match="choose one of"):
         stats.check_metric("nope")

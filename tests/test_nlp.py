@@ -21,7 +21,9 @@ def _nltk_data_dir() -> Path:
     try:
         dist = metadata.distribution("llama-index-core")
     except metadata.PackageNotFoundError:
-        pytest.skip("llama-index-core (NLTK's punkt_tab data, dev dependency) is not installed; `make install`")
+        pytest.skip(
+            "llama-index-core (NLTK's punkt_tab data, dev dependency) is not installed; `make install`"
+        )
     root = Path(dist.locate_file("llama_index/core/_static/nltk_cache"))
     if not (root / "tokenizers" / "punkt_tab" / "english").is_dir():
         pytest.fail(f"{root} lacks tokenizers/punkt_tab/english")
@@ -102,7 +104,14 @@ def test_langdetect_rs_identical_to_langdetect_on_our_data():
             a, b = both(t.raw)
             assert a == b, t.raw[:80]
             checked += 1
-    for special in ["", "12345 !!!", "http://example.com", "bonjour tout le monde", "ok", "日本語の文章です"]:
+    for special in [
+        "",
+        "12345 !!!",
+        "http://example.com",
+        "bonjour tout le monde",
+        "ok",
+        "日本語の文章です",
+    ]:
         a, b = both(special)
         assert a == b
     assert checked > 1500

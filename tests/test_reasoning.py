@@ -46,7 +46,9 @@ def test_no_tags_is_all_answer():
 
 def test_cut_off_while_thinking_gives_an_empty_answer():
     assert split("think", "<think>still thinking when max_tokens hit") == (
-        "still thinking when max_tokens hit", "")
+        "still thinking when max_tokens hit",
+        "",
+    )
     assert split("think-open", "still thinking") == ("still thinking", "")
 
 
@@ -56,14 +58,20 @@ def test_answer_keeps_its_own_trailing_text_exactly():
 
 
 def test_harmony_with_and_without_special_tokens():
-    raw = ("<|channel|>analysis<|message|>Think here.<|end|><|start|>assistant"
-           "<|channel|>final<|message|>Answer here.<|return|>")
+    raw = (
+        "<|channel|>analysis<|message|>Think here.<|end|><|start|>assistant"
+        "<|channel|>final<|message|>Answer here.<|return|>"
+    )
     assert split("harmony", raw) == ("Think here.", "Answer here.")
     assert split("harmony", "analysisThink here.assistantfinalAnswer here.") == (
-        "Think here.", "Answer here.")
+        "Think here.",
+        "Answer here.",
+    )
     assert split("harmony", "analysisstill thinking") == ("still thinking", "")
     assert split("harmony", "plain answer about an assistantfinal thing") == (
-        None, "plain answer about an assistantfinal thing")
+        None,
+        "plain answer about an assistantfinal thing",
+    )
 
 
 def test_other_families():
@@ -71,11 +79,17 @@ def test_other_families():
     assert split("granite", "Here is my thought process: r Here is my response: a") == ("r", "a")
 
 
-@pytest.mark.parametrize("model, parser", [
-    ("Qwen/Qwen3-8B", "think"), ("QwQ-32B", "think"),
-    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "think-open"), ("openai/gpt-oss-20b", "harmony"),
-    ("SmolLM2-135M-Instruct llama", "think"), ("ByteDance-Seed/Seed-OSS-36B", "seed-think"),
-])
+@pytest.mark.parametrize(
+    "model, parser",
+    [
+        ("Qwen/Qwen3-8B", "think"),
+        ("QwQ-32B", "think"),
+        ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "think-open"),
+        ("openai/gpt-oss-20b", "harmony"),
+        ("SmolLM2-135M-Instruct llama", "think"),
+        ("ByteDance-Seed/Seed-OSS-36B", "seed-think"),
+    ],
+)
 def test_family_registry(model, parser):
     assert for_model(model).name == parser
 
@@ -89,7 +103,9 @@ def test_explicit_choice_and_unknown_name():
 def test_parsers_pickle_for_replicas():
     for name in reasoning.names():
         p = get(name)
-        assert pickle.loads(pickle.dumps(p)).split("<think>a</think>b") == p.split("<think>a</think>b")
+        assert pickle.loads(pickle.dumps(p)).split("<think>a</think>b") == p.split(
+            "<think>a</think>b"
+        )
 
 
 def test_register_refuses_a_taken_name():

@@ -26,19 +26,36 @@ def generated_run(tmp_path_factory) -> Path:
     """A run folder as `ifharness run` writes it: completions with hostile text."""
     task = ifharness.load_task("default").limit(6)
     keys = [s.key for s in task.samples]
-    texts = {keys[0]: PAYLOAD, keys[1]: "a short answer without commas",
-             keys[2]: f"</pre></section>{SCRIPT}", keys[3]: "ok", keys[4]: "", keys[5]: IMG}
+    texts = {
+        keys[0]: PAYLOAD,
+        keys[1]: "a short answer without commas",
+        keys[2]: f"</pre></section>{SCRIPT}",
+        keys[3]: "ok",
+        keys[4]: "",
+        keys[5]: IMG,
+    }
     result = ifharness.score(task, texts)
     out = tmp_path_factory.mktemp("run") / "gen"
     write_score_run(out, result)
     run = json.loads((out / "run.json").read_text())
-    run.update(kind="run", model={"name": f"evil{SCRIPT}-model"},
-               sampling={"temperature": 0.0, "max_tokens": 512}, chat_template_sha256="abc123")
+    run.update(
+        kind="run",
+        model={"name": f"evil{SCRIPT}-model"},
+        sampling={"temperature": 0.0, "max_tokens": 512},
+        chat_template_sha256="abc123",
+    )
     (out / "run.json").write_text(json.dumps(run))
-    comps = [{"key": k, "sample": 0, "response": texts[k],
-              "reasoning": f"thinking {IMG}" if i == 0 else None,
-              "finish_reason": "length" if i == 3 else "stop", "n_tokens": None}
-             for i, k in enumerate(keys)]
+    comps = [
+        {
+            "key": k,
+            "sample": 0,
+            "response": texts[k],
+            "reasoning": f"thinking {IMG}" if i == 0 else None,
+            "finish_reason": "length" if i == 3 else "stop",
+            "n_tokens": None,
+        }
+        for i, k in enumerate(keys)
+    ]
     (out / "completions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in comps))
     return out
 
@@ -75,20 +92,25 @@ def test_report_filters_in_chromium(generated_run):
     path = write_report(generated_run)
     shown = re.compile(r'data-shown="(\d+)"')
     fails = dump_dom(path, "verdict=strict-fail")
-    n_fail = sum('data-strict="fail"' in s for s in
-                 re.findall(r'<section class="sample"[^>]*>', fails))
+    n_fail = sum(
+        'data-strict="fail"' in s for s in re.findall(r'<section class="sample"[^>]*>', fails)
+    )
     assert int(shown.search(fails).group(1)) == n_fail > 0
     only = dump_dom(path, "constraint=punctuation:no_comma")
-    expected = sum('data-c="punctuation:no_comma"' in s.split("</section>")[0]
-                   for s in only.split('<section class="sample"')[1:])
+    expected = sum(
+        'data-c="punctuation:no_comma"' in s.split("</section>")[0]
+        for s in only.split('<section class="sample"')[1:]
+    )
     assert 0 < int(shown.search(only).group(1)) == expected < 6
 
 
 def test_sentinels_detect_a_real_injection(tmp_path):
     """Positive control: the same payload, unescaped, does run and is seen by the checks."""
     bad = tmp_path / "bad.html"
-    bad.write_text(f"<!DOCTYPE html><html><head><title>ok</title></head><body>{PAYLOAD}"
-                   "</body></html>", encoding="utf-8")
+    bad.write_text(
+        f"<!DOCTYPE html><html><head><title>ok</title></head><body>{PAYLOAD}</body></html>",
+        encoding="utf-8",
+    )
     dom = dump_dom(bad)
     assert "<title>PWNED</title>" in dom and "<xss-marker" in dom
 

@@ -18,8 +18,10 @@ from tests.support.data import shared
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vLLM is not installed (make install installs it)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vLLM is not installed (make install installs it)",
+    ),
 ]
 
 
@@ -31,8 +33,19 @@ def task_args() -> list[str]:
 
 def test_default_model_limit_5(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ifharness.cli", "run", "--limit", "5", "--max-tokens", "256",
-           "--out", str(out), *task_args()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ifharness.cli",
+        "run",
+        "--limit",
+        "5",
+        "--max-tokens",
+        "256",
+        "--out",
+        str(out),
+        *task_args(),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, check=False)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "prompt_level_strict_acc" in r.stdout and "samples/s" in r.stderr
@@ -44,8 +57,14 @@ def test_default_model_limit_5(tmp_path):
     assert {"torch", "transformers"} <= set(run["versions"])
     rows = [json.loads(x) for x in (out / "completions.jsonl").read_text().splitlines()]
     assert len(rows) == 5
-    english = [r for r in rows if sum(w in r["response"].lower().split() for w in
-                                      ("the", "a", "and", "of", "to", "is", "in")) >= 2]
+    english = [
+        r
+        for r in rows
+        if sum(
+            w in r["response"].lower().split() for w in ("the", "a", "and", "of", "to", "is", "in")
+        )
+        >= 2
+    ]
     assert len(english) >= 3, [r["response"][:200] for r in rows]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_prompts"] == 5 and metrics["truncation_rate"] is not None

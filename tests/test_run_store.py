@@ -26,8 +26,10 @@ from ifharness.runners.base import Completion, Progress, Request, SamplingSettin
 from ifharness.runners.vllm import to_completions
 from tests.support.data import write_jsonl
 
-TEMPLATE = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
-            "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
 
 
 def prompts(n: int = 10) -> list[dict[str, Any]]:
@@ -37,8 +39,14 @@ def prompts(n: int = 10) -> list[dict[str, Any]]:
         if i % 2:
             ids.append("length_constraints:number_words")
             kwargs.append({"num_words": 4, "relation": "at least"})
-        rows.append({"key": 100 + i, "prompt": f"Prompt {i}: write without commas.",
-                     "instruction_id_list": ids, "kwargs": kwargs})
+        rows.append(
+            {
+                "key": 100 + i,
+                "prompt": f"Prompt {i}: write without commas.",
+                "instruction_id_list": ids,
+                "kwargs": kwargs,
+            }
+        )
     return rows
 
 
@@ -52,8 +60,9 @@ def model_dir(tmp_path) -> Path:
     """A folder that passes model checks (config + chat template); the fake runner needs no weights."""
     d = tmp_path / "fake-model"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({"model_type": "llama",
-                                               "architectures": ["LlamaForCausalLM"]}))
+    (d / "config.json").write_text(
+        json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]})
+    )
     (d / "chat_template.jinja").write_text(TEMPLATE)
     (d / "model.safetensors").write_bytes(b"")
     return d
@@ -83,11 +92,14 @@ class FakeRunner:
             if self.stop_after is not None and n >= self.stop_after:
                 raise KeyboardInterrupt
             out = []
-            for r in requests[start:start + chunk_size]:
+            for r in requests[start : start + chunk_size]:
                 self.seen.append(str(r.key))
                 for i in range(r.sampling.n):
-                    text = (f"answer number {r.key} sample {i} plainly"
-                            if (int(r.key) + i) % 3 else f"answer {r.key}, with a comma")
+                    text = (
+                        f"answer number {r.key} sample {i} plainly"
+                        if (int(r.key) + i) % 3
+                        else f"answer {r.key}, with a comma"
+                    )
                     out.append(Completion(r.key, i, text, None, "stop" if i else "length", 5))
             yield out
 
@@ -97,8 +109,15 @@ def factory(runner: FakeRunner):
 
 
 def cfg(data: Path, model_dir: Path, out: Path, **kw: Any) -> RunConfig:
-    return RunConfig(model=str(model_dir), task="ifeval", data=str(data), out=str(out),
-                     max_tokens=16, chunk_size=3, **kw)
+    return RunConfig(
+        model=str(model_dir),
+        task="ifeval",
+        data=str(data),
+        out=str(out),
+        max_tokens=16,
+        chunk_size=3,
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------- the file
@@ -116,8 +135,14 @@ def test_append_then_resume(tmp_path):
     resumed = again.resume()
     assert resumed.done == {"1", "2", "3"} and resumed.dropped_lines == 0
     assert [r["key"] for r in resumed.rows] == [1, 2, 3]
-    assert resumed.rows[0] == {"key": 1, "sample": 0, "response": "x", "reasoning": None,
-                               "finish_reason": "stop", "n_tokens": 3}
+    assert resumed.rows[0] == {
+        "key": 1,
+        "sample": 0,
+        "response": "x",
+        "reasoning": None,
+        "finish_reason": "stop",
+        "n_tokens": 3,
+    }
 
 
 def test_torn_last_line_is_dropped_and_the_file_repaired(tmp_path):
@@ -144,8 +169,10 @@ def test_a_key_with_missing_samples_is_redone(tmp_path):
 
 
 def test_garbage_before_the_last_line_is_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "c.jsonl", ['{"key": 1, "response": "a"}', "not json",
-                                               '{"key": 2, "response": "b"}'])
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        ['{"key": 1, "response": "a"}', "not json", '{"key": 2, "response": "b"}'],
+    )
     with pytest.raises(IfharnessError, match=r"c.jsonl:2: not a completion line"):
         CompletionStore(path).resume()
 
@@ -195,8 +222,11 @@ def test_progress_line_has_rates(tmp_path):
 
 
 def test_folder_lock_is_exclusive(tmp_path):
-    with FolderLock(tmp_path / "run"), pytest.raises(
-            IfharnessError, match="in use by another ifharness process"), FolderLock(tmp_path / "run"):
+    with (
+        FolderLock(tmp_path / "run"),
+        pytest.raises(IfharnessError, match="in use by another ifharness process"),
+        FolderLock(tmp_path / "run"),
+    ):
         pass
     with FolderLock(tmp_path / "run"):  # released
         pass
@@ -213,10 +243,17 @@ def test_to_completions_splits_reasoning():
 
     s = SamplingSettings(max_tokens=8, temperature=1.0, n=2)
     reqs = [Request("a", [], s), Request("b", [], s)]
-    got = to_completions(reqs, [RO(O(1, "<think>t</think>B"), O(0, "A")), RO(O(0, "x"), O(1, "y"))],
-                         get_parser("think"))
+    got = to_completions(
+        reqs,
+        [RO(O(1, "<think>t</think>B"), O(0, "A")), RO(O(0, "x"), O(1, "y"))],
+        get_parser("think"),
+    )
     assert [(c.key, c.index, c.text, c.reasoning) for c in got] == [
-        ("a", 0, "A", None), ("a", 1, "B", "t"), ("b", 0, "x", None), ("b", 1, "y", None)]
+        ("a", 0, "A", None),
+        ("a", 1, "B", "t"),
+        ("b", 0, "x", None),
+        ("b", 1, "y", None),
+    ]
     assert got[1].raw == "<think>t</think>B" and got[0].raw is None and got[0].n_tokens == 7
 
 
@@ -230,8 +267,14 @@ def test_run_writes_a_complete_self_describing_folder(tmp_path, data, model_dir)
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and runner.started and runner.closed
     assert run["model"]["name"] == "fake-model" and run["model"]["chat_template_sha256"]
-    assert run["sampling"] == {"max_tokens": 16, "temperature": 0.0, "top_p": 1.0, "seed": 0,
-                               "n": 1, "stop": []}
+    assert run["sampling"] == {
+        "max_tokens": 16,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "seed": 0,
+        "n": 1,
+        "stop": [],
+    }
     assert run["dataset_hash"] and run["task"] == "ifeval" and run["system_prompt"] == "Be brief."
     assert run["reasoning_parser"]["name"] == "think" and run["backend"]["chunk_size"] == 3
     assert run["engine"] == {"backend": "fake"} and run["generation"]["completions"] == 10
@@ -269,7 +312,9 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, data, model_dir):
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and len(run["sessions"]) == 2
     assert (out / "metrics.json").read_text() == (tmp_path / "whole" / "metrics.json").read_text()
-    assert (out / "verdicts.jsonl").read_text() == (tmp_path / "whole" / "verdicts.jsonl").read_text()
+    assert (out / "verdicts.jsonl").read_text() == (
+        tmp_path / "whole" / "verdicts.jsonl"
+    ).read_text()
     assert whole.result.metrics == resumed.result.metrics
 
 
@@ -345,8 +390,17 @@ def cli(capsys, *args: Any) -> tuple[int, str]:
 
 
 def test_model_path_that_does_not_exist(tmp_path, data, capsys):
-    code, err = cli(capsys, "--model", tmp_path / "no-such-model", "--task", "ifeval", "--data",
-                    data, "--out", tmp_path / "o")
+    code, err = cli(
+        capsys,
+        "--model",
+        tmp_path / "no-such-model",
+        "--task",
+        "ifeval",
+        "--data",
+        data,
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2 and "not found: no such folder" in err
     assert not (tmp_path / "o").exists()
 
@@ -354,42 +408,59 @@ def test_model_path_that_does_not_exist(tmp_path, data, capsys):
 def test_model_given_as_a_file(tmp_path, data, capsys):
     f = tmp_path / "weights.gguf"
     f.write_bytes(b"GGUF")
-    code, err = cli(capsys, "--model", f, "--task", "ifeval", "--data", data, "--out", tmp_path / "o")
+    code, err = cli(
+        capsys, "--model", f, "--task", "ifeval", "--data", data, "--out", tmp_path / "o"
+    )
     assert code == 2 and "is a file; give a model folder" in err and not (tmp_path / "o").exists()
 
 
 def test_folder_that_is_not_a_model(tmp_path, data, capsys):
-    code, err = cli(capsys, "--model", tmp_path, "--task", "ifeval", "--data", data,
-                    "--out", tmp_path / "o")
+    code, err = cli(
+        capsys, "--model", tmp_path, "--task", "ifeval", "--data", data, "--out", tmp_path / "o"
+    )
     assert code == 2 and "no config.json" in err and not (tmp_path / "o").exists()
 
 
 def test_task_that_does_not_exist(tmp_path, model_dir, capsys):
-    code, err = cli(capsys, "--model", model_dir, "--task", "no-such-task-xyz",
-                    "--out", tmp_path / "o")
+    code, err = cli(
+        capsys, "--model", model_dir, "--task", "no-such-task-xyz", "--out", tmp_path / "o"
+    )
     assert code == 2 and "unknown task 'no-such-task-xyz'" in err and "bundled tasks are" in err
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_limit_must_be_positive(tmp_path, data, model_dir, capsys, value):
-    code, err = cli(capsys, "--model", model_dir, "--task", "ifeval", "--data", data,
-                    "--limit", value, "--out", tmp_path / "o")
+    code, err = cli(
+        capsys,
+        "--model",
+        model_dir,
+        "--task",
+        "ifeval",
+        "--data",
+        data,
+        "--limit",
+        value,
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2 and "--limit must be at least 1" in err and not (tmp_path / "o").exists()
 
 
 def test_model_folder_without_weights(tmp_path, data, model_dir, capsys):
     (model_dir / "model.safetensors").unlink()
-    code, err = cli(capsys, "--model", model_dir, "--task", "ifeval", "--data", data,
-                    "--out", tmp_path / "o")
+    code, err = cli(
+        capsys, "--model", model_dir, "--task", "ifeval", "--data", data, "--out", tmp_path / "o"
+    )
     assert code == 2 and "holds no weights" in err and not (tmp_path / "o").exists()
 
 
 def test_model_without_chat_template(tmp_path, data, model_dir, capsys):
     (model_dir / "chat_template.jinja").unlink()
     (model_dir / "tokenizer_config.json").write_text(json.dumps({"eos_token": "</s>"}))
-    code, err = cli(capsys, "--model", model_dir, "--task", "ifeval", "--data", data,
-                    "--out", tmp_path / "o")
+    code, err = cli(
+        capsys, "--model", model_dir, "--task", "ifeval", "--data", data, "--out", tmp_path / "o"
+    )
     assert code == 2 and "has no chat template" in err and "--chat-template FILE" in err
     assert not (tmp_path / "o").exists()
 
@@ -399,13 +470,23 @@ def test_chat_template_file_supplies_a_missing_template(tmp_path, model_dir):
     tpl = tmp_path / "t.jinja"
     tpl.write_text(TEMPLATE)
     ref = models.resolve(str(model_dir), str(tpl))
-    assert ref.chat_template == TEMPLATE and ref.details["chat_template_source"] == "--chat-template"
+    assert (
+        ref.chat_template == TEMPLATE and ref.details["chat_template_source"] == "--chat-template"
+    )
 
 
 def test_template_in_tokenizer_config_named_list(tmp_path, model_dir):
     (model_dir / "chat_template.jinja").unlink()
-    (model_dir / "tokenizer_config.json").write_text(json.dumps(
-        {"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}))
+    (model_dir / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "chat_template": [
+                    {"name": "tool_use", "template": "T"},
+                    {"name": "default", "template": "D"},
+                ]
+            }
+        )
+    )
     assert models.resolve(str(model_dir)).chat_template == "D"
 
 
@@ -417,10 +498,24 @@ def test_hub_id_not_cached_is_passed_on(monkeypatch, tmp_path):
 
 
 def test_bad_numbers(tmp_path, data, model_dir, capsys):
-    for args, message in [(["--n", "0"], "--n must be"), (["--chunk-size", "0"], "--chunk-size"),
-                          (["--top-p", "0"], "--top-p"), (["--max-tokens", "0"], "--max-tokens")]:
-        code, err = cli(capsys, "--model", model_dir, "--task", "ifeval", "--data", data,
-                        "--out", tmp_path / "o", *args)
+    for args, message in [
+        (["--n", "0"], "--n must be"),
+        (["--chunk-size", "0"], "--chunk-size"),
+        (["--top-p", "0"], "--top-p"),
+        (["--max-tokens", "0"], "--max-tokens"),
+    ]:
+        code, err = cli(
+            capsys,
+            "--model",
+            model_dir,
+            "--task",
+            "ifeval",
+            "--data",
+            data,
+            "--out",
+            tmp_path / "o",
+            *args,
+        )
         assert code == 2 and message in err
     assert not (tmp_path / "o").exists()
 
@@ -463,8 +558,13 @@ class _FakeLLM:
     class _Out:
         def __init__(self, rid, text):
             self.request_id, self.finished = rid, True
-            self.outputs = [type("O", (), {"index": 0, "text": text, "finish_reason": "stop",
-                                           "token_ids": [0, 0]})()]
+            self.outputs = [
+                type(
+                    "O",
+                    (),
+                    {"index": 0, "text": text, "finish_reason": "stop", "token_ids": [0, 0]},
+                )()
+            ]
 
     def __init__(self, steps: int = 2, per_step: int = 3):
         self.queue: list[tuple[str, str, int]] = []
@@ -484,8 +584,8 @@ class _FakeLLM:
         return ids
 
     def step(self):
-        running = self.queue[:self.per_step]
-        self.queue = [(r, t, n - 1) for r, t, n in running] + self.queue[self.per_step:]
+        running = self.queue[: self.per_step]
+        self.queue = [(r, t, n - 1) for r, t, n in running] + self.queue[self.per_step :]
         done = [(r, t) for r, t, n in self.queue if n == 0]
         self.queue = [q for q in self.queue if q[2] > 0]
         return [self._Out(r.split("-")[0], f"answer to {t}") for r, t in done]
@@ -496,8 +596,11 @@ def _engine(fake, max_num_seqs=4):
 
     e = Engine.__new__(Engine)
     e.llm, e.max_num_seqs = fake, max_num_seqs
-    e.options = type("Opt", (), {"reasoning": get_parser("none"), "chat_template": None,
-                                 "chat_template_kwargs": {}})()
+    e.options = type(
+        "Opt",
+        (),
+        {"reasoning": get_parser("none"), "chat_template": None, "chat_template_kwargs": {}},
+    )()
     e.sampling_params = lambda s, key: None
     return e
 
@@ -533,5 +636,6 @@ def test_stream_takes_only_its_share_with_replicas():
     fake = _FakeLLM(per_step=100)
     got = []
     _engine(fake, max_num_seqs=256).stream(
-        reqs[:2], lambda: pending.pop(0) if pending else _NOTHING, 2, got.append, share=6)
+        reqs[:2], lambda: pending.pop(0) if pending else _NOTHING, 2, got.append, share=6
+    )
     assert fake.max_in_engine <= 6 and len(pending) == 0  # took more as it drained, 6 at most

@@ -28,8 +28,10 @@ from tests.support.models import LentRunner
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vLLM is not installed (make install installs it)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vLLM is not installed (make install installs it)",
+    ),
 ]
 
 
@@ -45,8 +47,10 @@ def tiny_runner(tiny_model):
 
 def requests(count: int, **sampling: Any) -> list[Request]:
     s = SamplingSettings(**{"max_tokens": 24, **sampling})
-    return [Request(k, [{"role": "user", "content": f"Write note {k} about {TOPICS[k % 8]}."}], s)
-            for k in range(count)]
+    return [
+        Request(k, [{"role": "user", "content": f"Write note {k} about {TOPICS[k % 8]}."}], s)
+        for k in range(count)
+    ]
 
 
 def texts(runner: Any, reqs: list[Request], chunk_size: int) -> dict[Any, list[str]]:
@@ -128,13 +132,15 @@ def _session_processes(sid: int) -> list[int]:
     return pids
 
 
-def _run_and_stop(cmd: list[str], completions: Path, after_lines: int, how: str,
-                  log_path: Path) -> int:
+def _run_and_stop(
+    cmd: list[str], completions: Path, after_lines: int, how: str, log_path: Path
+) -> int:
     """Start ``ifharness run``, stop it once ``after_lines`` answers are on disk; its exit code.
 
     how="ctrl-c": SIGINT to its process group, as a terminal's Ctrl-C; how="kill-9": SIGKILL
     to the ifharness process alone, as ``kill -9 PID``. Either way nothing may stay running.
     """
+
     def lines() -> int:
         return completions.read_bytes().count(b"\n") if completions.exists() else 0
 
@@ -165,8 +171,20 @@ def test_ctrl_c_then_kill_9_then_the_same_command_resumes(tmp_path, tiny_model, 
     data = write_prompts(tmp_path / "prompts.jsonl", 16)
     out = tmp_path / "run"
     # two sequences at a time, so answers finish (and are written) two by two
-    args = ["--model", str(tiny_model), "--task", "ifeval", "--data", str(data),
-            "--max-tokens", "160", "--chunk-size", "2", "--engine-arg", "max_num_seqs=2"]
+    args = [
+        "--model",
+        str(tiny_model),
+        "--task",
+        "ifeval",
+        "--data",
+        str(data),
+        "--max-tokens",
+        "160",
+        "--chunk-size",
+        "2",
+        "--engine-arg",
+        "max_num_seqs=2",
+    ]
     cmd = [sys.executable, "-m", "ifharness.cli", "run", *args, "--out", str(out)]
     completions = out / "completions.jsonl"
 
@@ -196,13 +214,29 @@ def test_ctrl_c_then_kill_9_then_the_same_command_resumes(tmp_path, tiny_model, 
     assert sorted(keys) == list(range(1000, 1016))  # every sample exactly once
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and [s.get("status") for s in run["sessions"]] == [
-        "interrupted", None, "complete"]  # the killed session never got to say anything
+        "interrupted",
+        None,
+        "complete",
+    ]  # the killed session never got to say anything
 
     # the same run, never interrupted, on the module's engine
     whole = tmp_path / "whole"
-    execute(RunConfig(model=str(tiny_model), task="ifeval", data=str(data), out=str(whole),
-                      max_tokens=160, chunk_size=16), lambda *a: LentRunner(tiny_runner))
-    expected = {r["key"]: r for r in map(json.loads, (whole / "completions.jsonl").read_text().splitlines())}
+    execute(
+        RunConfig(
+            model=str(tiny_model),
+            task="ifeval",
+            data=str(data),
+            out=str(whole),
+            max_tokens=160,
+            chunk_size=16,
+        ),
+        lambda *a: LentRunner(tiny_runner),
+    )
+    expected = {
+        r["key"]: r for r in map(json.loads, (whole / "completions.jsonl").read_text().splitlines())
+    }
     assert {r["key"]: r for r in rows} == expected
-    assert json.loads((out / "metrics.json").read_text()) == json.loads((whole / "metrics.json").read_text())
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(
+        (whole / "metrics.json").read_text()
+    )
     assert (out / "verdicts.jsonl").read_text() == (whole / "verdicts.jsonl").read_text()

@@ -62,16 +62,33 @@ def _write_v1(path, task_name="ifbench-multiturn"):
     """A scored folder exactly as ifharness 0.1.0 wrote it: no schema_version, no samples,
     no completions, no metric in run.json."""
     path.mkdir(parents=True)
-    run = {"kind": "score", "task": task_name, "suite": "ifbench", "data": "x.jsonl",
-           "dataset_hash": "a" * 64, "n_samples": 2,
-           "profile": {"name": "reference", "flags": [], "description": "d"},
-           "langdetect": {"backend": "langdetect", "seed": 0}, "versions": {"ifharness": "0.1.0"},
-           "platform": "Linux"}
+    run = {
+        "kind": "score",
+        "task": task_name,
+        "suite": "ifbench",
+        "data": "x.jsonl",
+        "dataset_hash": "a" * 64,
+        "n_samples": 2,
+        "profile": {"name": "reference", "flags": [], "description": "d"},
+        "langdetect": {"backend": "langdetect", "seed": 0},
+        "versions": {"ifharness": "0.1.0"},
+        "platform": "Linux",
+    }
     (path / "run.json").write_text(json.dumps(run), encoding="utf-8")
-    rows = [{"key": 1, "instruction_id_list": ["count:word_count_range"], "strict": [True],
-             "loose": [True]},
-            {"key": 2, "instruction_id_list": ["count:word_count_range"], "strict": [False],
-             "loose": [True]}]
+    rows = [
+        {
+            "key": 1,
+            "instruction_id_list": ["count:word_count_range"],
+            "strict": [True],
+            "loose": [True],
+        },
+        {
+            "key": 2,
+            "instruction_id_list": ["count:word_count_range"],
+            "strict": [False],
+            "loose": [True],
+        },
+    ]
     (path / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -81,8 +98,10 @@ def test_v1_folder_stays_readable(tmp_path):
     run = load_run(path)
     assert run.info.schema_version == 1
     # 0.1.0 ranked a scored folder by its task's metric: the same one is found
-    assert run.headline_metric(["prompt_level_strict_acc", "prompt_level_loose_acc"]) == \
-        "prompt_level_loose_acc"
+    assert (
+        run.headline_metric(["prompt_level_strict_acc", "prompt_level_loose_acc"])
+        == "prompt_level_loose_acc"
+    )
     assert main(["report", str(path)]) == 0
     page = (path / "report.html").read_text(encoding="utf-8")
     assert "re-score it with `ifharness score`" in page
@@ -93,8 +112,10 @@ def test_v1_folder_of_unknown_task_names_the_way_out(tmp_path, capsys):
     path = _write_v1(tmp_path / "old", task_name="gone-task")
     with pytest.raises(DataError, match="pass --metric, or re-score"):
         load_run(path).headline_metric(["prompt_level_strict_acc"])
-    assert main(["leaderboard", str(path), "--metric", "prompt_level_strict_acc",
-                 "--format", "csv"]) == 0
+    assert (
+        main(["leaderboard", str(path), "--metric", "prompt_level_strict_acc", "--format", "csv"])
+        == 0
+    )
 
 
 def test_newer_schema_is_refused_with_a_message(scored):
@@ -149,9 +170,15 @@ def test_lmeval_rescore_folder_records_its_source(tmp_path, default_task):
 
     docs = task_docs("default")[:3]
     log = tmp_path / "samples_ifharness_default.jsonl"
-    log.write_text("".join(json.dumps({"doc_id": i, "doc": d, "resps": [["an answer"]],
-                                       "filtered_resps": ["an answer"]}) + "\n"
-                           for i, d in enumerate(docs)))
+    log.write_text(
+        "".join(
+            json.dumps(
+                {"doc_id": i, "doc": d, "resps": [["an answer"]], "filtered_resps": ["an answer"]}
+            )
+            + "\n"
+            for i, d in enumerate(docs)
+        )
+    )
     out = tmp_path / "lm"
     assert main(["score", "--task", "default", "--from-lmeval", str(log), "--out", str(out)]) == 0
     info = RunFolder(out).read_run()

@@ -12,9 +12,11 @@ from tests.support.models import embedded_model_or_skip
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("transformers") is None
-                       or importlib.util.find_spec("torch") is None,
-                       reason="transformers/torch are not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("transformers") is None
+        or importlib.util.find_spec("torch") is None,
+        reason="transformers/torch are not installed",
+    ),
 ]
 
 
@@ -25,8 +27,19 @@ def smollm2():
 
 def test_hf_run_on_smollm2_writes_the_usual_run_folder(tmp_path, smollm2, capsys):
     out = tmp_path / "run"
-    args = ["run", "--backend", "hf", "--limit", "2", "--max-tokens", "12", "--out", str(out),
-            "--batch-size", "2"]
+    args = [
+        "run",
+        "--backend",
+        "hf",
+        "--limit",
+        "2",
+        "--max-tokens",
+        "12",
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     for name in ("run.json", "completions.jsonl", "verdicts.jsonl", "metrics.json"):
         assert (out / name).is_file(), name
@@ -56,8 +69,10 @@ def test_hf_left_padding_stop_strings_and_sampling(smollm2):
     try:
         # batched with left padding gives the answers of one prompt at a time (greedy)
         prompts = ["Say hello.", "Write one sentence about the sea and the sky at night."]
-        reqs = [Request(k, [{"role": "user", "content": p}], SamplingSettings(max_tokens=6))
-                for k, p in enumerate(prompts)]
+        reqs = [
+            Request(k, [{"role": "user", "content": p}], SamplingSettings(max_tokens=6))
+            for k, p in enumerate(prompts)
+        ]
         batched = [(c.key, c.text) for chunk in runner.generate(reqs, 4) for c in chunk]
         runner.options.batch_size = 1
         single = [(c.key, c.text) for chunk in runner.generate(reqs, 4) for c in chunk]

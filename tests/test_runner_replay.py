@@ -11,8 +11,9 @@ from tests.support.data import read_jsonl, shared
 
 def _same_scores(score_dir: Path, run_dir: Path) -> None:
     assert (run_dir / "verdicts.jsonl").read_text() == (score_dir / "verdicts.jsonl").read_text()
-    assert json.loads((run_dir / "metrics.json").read_text()) == \
-        json.loads((score_dir / "metrics.json").read_text())
+    assert json.loads((run_dir / "metrics.json").read_text()) == json.loads(
+        (score_dir / "metrics.json").read_text()
+    )
 
 
 def test_replay_equals_score_on_the_ifeval_gpt4_answers(tmp_path):
@@ -40,8 +41,12 @@ def test_replay_joins_as_score_does_and_records_what_is_missing(tmp_path, capsys
     rows = [
         {"key": prompts[0]["key"], "response": "first answer, with a comma."},
         {"prompt": prompts[1]["prompt"], "response": "joined by prompt text"},
-        {"prompt": "  " + prompts[2]["prompt"] + "\n", "response": "joined by stripped prompt",
-         "reasoning": "a trace, kept apart", "finish_reason": "length"},
+        {
+            "prompt": "  " + prompts[2]["prompt"] + "\n",
+            "response": "joined by stripped prompt",
+            "reasoning": "a trace, kept apart",
+            "finish_reason": "length",
+        },
         {"key": prompts[3]["key"], "response": "replaced by the later row"},
         {"key": prompts[3]["key"], "response": "THE LATER ROW WINS"},
         {"key": 999999, "prompt": prompts[4]["prompt"], "response": "unknown key, known prompt"},
@@ -66,17 +71,47 @@ def test_replay_joins_as_score_does_and_records_what_is_missing(tmp_path, capsys
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "incomplete"
 
     # the missing answer arrives: the rerun replays only it, and the run is complete
-    responses.write_text(responses.read_text() + json.dumps(
-        {"key": prompts[5]["key"], "response": "late"}) + "\n")
+    responses.write_text(
+        responses.read_text() + json.dumps({"key": prompts[5]["key"], "response": "late"}) + "\n"
+    )
     code = main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run2")])
     assert code == 0 and not (tmp_path / "run2" / "failed.jsonl").exists()
 
 
 def test_replay_needs_a_file(tmp_path, capsys):
-    assert main(["run", "--backend", "replay", "--task", "ifeval", "--data",
-                 str(shared("ifeval/input_data.jsonl")), "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--backend",
+                "replay",
+                "--task",
+                "ifeval",
+                "--data",
+                str(shared("ifeval/input_data.jsonl")),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "--backend replay needs --responses" in capsys.readouterr().err
-    assert main(["run", "--backend", "replay", "--task", "ifeval", "--data",
-                 str(shared("ifeval/input_data.jsonl")), "--responses",
-                 str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--backend",
+                "replay",
+                "--task",
+                "ifeval",
+                "--data",
+                str(shared("ifeval/input_data.jsonl")),
+                "--responses",
+                str(tmp_path / "nope.jsonl"),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "no such file" in capsys.readouterr().err

@@ -16,14 +16,18 @@ scipy_stats = pytest.importorskip("scipy.stats", reason="scipy is a dev dependen
 
 # ---------------------------------------------------------------- McNemar
 
-@pytest.mark.parametrize("b, c, expected", [
-    (1, 5, 14 / 64),          # n=6: P(X<=1) = (1+6)/64, doubled
-    (0, 10, 2 / 1024),        # only the all-one-way outcome and its mirror
-    (2, 8, 2 * 56 / 1024),    # C(10,0)+C(10,1)+C(10,2) = 56
-    (3, 3, 1.0),
-    (0, 0, 1.0),
-    (0, 1, 1.0),              # min(1, 2 * 1/2)
-])
+
+@pytest.mark.parametrize(
+    "b, c, expected",
+    [
+        (1, 5, 14 / 64),  # n=6: P(X<=1) = (1+6)/64, doubled
+        (0, 10, 2 / 1024),  # only the all-one-way outcome and its mirror
+        (2, 8, 2 * 56 / 1024),  # C(10,0)+C(10,1)+C(10,2) = 56
+        (3, 3, 1.0),
+        (0, 0, 1.0),
+        (0, 1, 1.0),  # min(1, 2 * 1/2)
+    ],
+)
 def test_mcnemar_hand_computed(b, c, expected):
     assert stats.mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-12)
     assert stats.mcnemar_exact(c, b) == stats.mcnemar_exact(b, c)
@@ -45,12 +49,19 @@ def test_mcnemar_large_counts_log_space_path():
 
 
 def test_discordant_skips_unscorable():
-    pairs = [(True, False), (True, False), (False, True), (True, True), (None, False),
-             (False, None)]
+    pairs = [
+        (True, False),
+        (True, False),
+        (False, True),
+        (True, True),
+        (None, False),
+        (False, None),
+    ]
     assert stats.discordant(pairs) == (2, 1, 4)
 
 
 # ---------------------------------------------------------------- Benjamini-Hochberg
+
 
 def test_benjamini_hochberg_hand_and_scipy():
     p = [0.01, 0.04, 0.03, 0.20]
@@ -72,6 +83,7 @@ def test_benjamini_hochberg_keeps_none_in_place():
 
 # ---------------------------------------------------------------- closed-form SEs
 
+
 def test_stderr_mean_and_clustered_hand_computed():
     assert stats.stderr_mean(3, 4) == pytest.approx(math.sqrt(0.75 * 0.25 / 3))
     assert stats.stderr_mean(1, 1) is None
@@ -83,6 +95,7 @@ def test_stderr_mean_and_clustered_hand_computed():
 
 
 # ---------------------------------------------------------------- bootstrap
+
 
 def _table(n=541, seed=0, samples=1):
     return stats.build_table(make_rows(n, seed, samples))
@@ -104,8 +117,9 @@ def test_bootstrap_prompt_level_matches_scipy_and_normal_theory():
     t = _table()
     x = t.num["prompt_level_strict_acc"] / t.den["prompt_level_strict_acc"]  # one row: 0/1
     ours = stats.bootstrap_intervals(t, 4000, seed=0)["metrics"]["prompt_level_strict_acc"]
-    ref = scipy_stats.bootstrap((x,), np.mean, n_resamples=4000, method="percentile",
-                                random_state=np.random.default_rng(0)).confidence_interval
+    ref = scipy_stats.bootstrap(
+        (x,), np.mean, n_resamples=4000, method="percentile", random_state=np.random.default_rng(0)
+    ).confidence_interval
     assert ours == pytest.approx([ref.low, ref.high], abs=0.006)
     se = stats.stderr_mean(int(x.sum()), len(x))
     assert ours == pytest.approx([x.mean() - 1.96 * se, x.mean() + 1.96 * se], abs=0.006)
@@ -115,9 +129,15 @@ def test_bootstrap_instruction_level_resamples_prompts_like_scipy():
     t = _table()
     y, m = t.num["inst_level_strict_acc"], t.den["inst_level_strict_acc"]
     ours = stats.bootstrap_intervals(t, 4000, seed=0)["metrics"]["inst_level_strict_acc"]
-    ref = scipy_stats.bootstrap((y, m), lambda a, b: a.sum() / b.sum(), paired=True,
-                                n_resamples=4000, method="percentile", vectorized=False,
-                                random_state=np.random.default_rng(0)).confidence_interval
+    ref = scipy_stats.bootstrap(
+        (y, m),
+        lambda a, b: a.sum() / b.sum(),
+        paired=True,
+        n_resamples=4000,
+        method="percentile",
+        vectorized=False,
+        random_state=np.random.default_rng(0),
+    ).confidence_interval
     assert ours == pytest.approx([ref.low, ref.high], abs=0.006)
     se = stats.stderr_clustered(list(zip(y, m)))
     mid = y.sum() / m.sum()
@@ -141,10 +161,11 @@ def test_paired_bootstrap_identical_runs_and_scipy():
         assert row["delta"] == 0 and row["ci"] == [0.0, 0.0] and row["p"] == 1.0
     cand = stats.build_table(plant_drop(noisy_copy(base, 1), 5, seed=2))
     res = stats.paired_bootstrap(t, cand, n_resamples=4000, seed=0)["prompt_level_strict_acc"]
-    d = (cand.num["prompt_level_strict_acc"] - t.num["prompt_level_strict_acc"])
+    d = cand.num["prompt_level_strict_acc"] - t.num["prompt_level_strict_acc"]
     assert res["delta"] == pytest.approx(d.mean())
-    ref = scipy_stats.bootstrap((d,), np.mean, n_resamples=4000, method="percentile",
-                                random_state=np.random.default_rng(0)).confidence_interval
+    ref = scipy_stats.bootstrap(
+        (d,), np.mean, n_resamples=4000, method="percentile", random_state=np.random.default_rng(0)
+    ).confidence_interval
     assert res["ci"] == pytest.approx([ref.low, ref.high], abs=0.004)
     assert res["ci"][1] < 0 and res["p"] < 0.01
 
@@ -155,9 +176,15 @@ def test_paired_bootstrap_needs_aligned_tables():
 
 
 def test_unscorable_instructions_leave_denominators():
-    rows = [{"key": 1, "instruction_id_list": ["a:x", "b:y"], "strict": [True, None],
-             "loose": [True, True]},
-            {"key": 2, "instruction_id_list": ["a:x"], "strict": [False], "loose": [True]}]
+    rows = [
+        {
+            "key": 1,
+            "instruction_id_list": ["a:x", "b:y"],
+            "strict": [True, None],
+            "loose": [True, True],
+        },
+        {"key": 2, "instruction_id_list": ["a:x"], "strict": [False], "loose": [True]},
+    ]
     t = stats.build_table(rows)
     v = stats.metric_values(t)
     assert v["prompt_level_strict_acc"] == 0.0  # prompt 1 is not scored
@@ -168,6 +195,7 @@ def test_unscorable_instructions_leave_denominators():
 
 # ---------------------------------------------------------------- summarize
 
+
 def test_summarize_adds_intervals_and_composites():
     rows = clean(make_rows(200, 4))
     m = summarize(rows)
@@ -177,7 +205,8 @@ def test_summarize_adds_intervals_and_composites():
         lo, hi = m["ci"][name]
         assert lo <= m[name] <= hi
     assert m["ifeval_mean"] == pytest.approx(
-        (m["prompt_level_strict_acc"] + m["inst_level_strict_acc"]) / 2)
+        (m["prompt_level_strict_acc"] + m["inst_level_strict_acc"]) / 2
+    )
     entry = m["per_constraint"]["punctuation:no_comma"]
     assert len(entry["strict_ci"]) == 2 and len(entry["loose_ci"]) == 2
     assert "strict_ci" in next(iter(m["per_family"].values()))
@@ -198,10 +227,15 @@ def test_summarize_many_samples_per_prompt():
     per_sample = s["by_sample"]["prompt_level_strict_acc"]
     assert s["variance"]["prompt_level_strict_acc"] == pytest.approx(np.var(per_sample, ddof=1))
     # SE clustered by prompt = SE of the mean of per-prompt means (equal sample counts)
-    means = np.array([np.mean([all(r["strict"]) for r in rows if r["key"] == key])
-                      for key in sorted({r["key"] for r in rows})])
+    means = np.array(
+        [
+            np.mean([all(r["strict"]) for r in rows if r["key"] == key])
+            for key in sorted({r["key"] for r in rows})
+        ]
+    )
     assert m["prompt_level_strict_acc_stderr"] == pytest.approx(
-        np.std(means, ddof=1) / math.sqrt(n))
+        np.std(means, ddof=1) / math.sqrt(n)
+    )
     p_i = means
     within = np.mean(p_i * (1 - p_i) * k / (k - 1))
     assert s["within_prompt_variance"]["prompt_level_strict_acc"] == pytest.approx(within)

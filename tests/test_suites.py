@@ -43,7 +43,7 @@ from ifharness.verifiers import text as text_module
 
 NO_COMMA = "punctuation:no_comma"
 
-TOY_MODULE = '''
+TOY_MODULE = """
 from ifharness.verifiers import Text, constraint
 
 
@@ -55,7 +55,7 @@ def at_most_one_comma(t: Text) -> bool:
 @constraint("toy:shout", suite="toy", instruction="Write in capitals.")
 def shout(t: Text) -> bool:
     return t.raw.isupper()
-'''
+"""
 
 # Answers and the verdict each suite's "punctuation:no_comma" gives them (ifeval, toy).
 ANSWERS = {
@@ -84,8 +84,15 @@ def toy_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def _write_task(folder: Path, suite: str, ids: list[str], name: str) -> Path:
-    rows = [{"key": k, "prompt": f"Answer {k}.", "instruction_id_list": ids,
-             "kwargs": [{} for _ in ids]} for k in ANSWERS]
+    rows = [
+        {
+            "key": k,
+            "prompt": f"Answer {k}.",
+            "instruction_id_list": ids,
+            "kwargs": [{} for _ in ids],
+        }
+        for k in ANSWERS
+    ]
     (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = {"name": name, "suite": suite, "source": {"file": f"{name}.jsonl"}}
     path = folder / f"{name}.yaml"
@@ -110,9 +117,11 @@ def test_two_suites_score_one_id_side_by_side(toy_suite: str, tmp_path: Path):
 
 
 def test_bare_id_refuses_when_two_suites_define_it(toy_suite: str):
-    with pytest.raises(AmbiguousConstraintError,
-                       match=r"'punctuation:no_comma' is defined by suites ifeval, toy; "
-                             r"pass suite="):
+    with pytest.raises(
+        AmbiguousConstraintError,
+        match=r"'punctuation:no_comma' is defined by suites ifeval, toy; "
+        r"pass suite=",
+    ):
         check(NO_COMMA, "First, the point.")
     assert check(NO_COMMA, "First, the point.", suite="ifeval") is False
     assert check(NO_COMMA, "First, the point.", suite="toy") is True
@@ -137,8 +146,11 @@ def test_unknown_suite_and_foreign_ids_are_refused_at_load(toy_suite: str, tmp_p
     with pytest.raises(DataError, match=r"unknown suite 'nosuch'; installed suites: .*ifeval"):
         ifharness.load_task(str(_write_task(tmp_path, "nosuch", [NO_COMMA], "t1")))
     foreign = _write_task(tmp_path, "toy", ["change_case:english_lowercase"], "t2")
-    with pytest.raises(DataError, match=r"unknown constraint id 'change_case:english_lowercase' "
-                                        r"in suite 'toy'\. It is defined by suite ifeval"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown constraint id 'change_case:english_lowercase' "
+        r"in suite 'toy'\. It is defined by suite ifeval",
+    ):
         ifharness.load_task(str(foreign))
     with pytest.raises(UnknownConstraintError, match="Did you mean 'toy:shout'"):
         get("toy:shoot", suite="toy")
@@ -172,13 +184,15 @@ def test_lmeval_docs_carry_the_suite(toy_suite: str, tmp_path: Path):
 
 def test_constraint_outside_a_suite_package_must_name_its_suite():
     with pytest.raises(ValueError, match=r"pass suite="):
+
         @constraint("toy:nameless", instruction="x")
         def nameless(t: Text) -> bool:
             return True
+
     assert "toy:nameless" not in load_all()
 
 
-ENTRY_POINT_MODULE = '''
+ENTRY_POINT_MODULE = """
 from ifharness.verifiers import Profile, Text, constraint
 from ifharness.verifiers.profiles import register_profile
 
@@ -188,7 +202,7 @@ register_profile(Profile("toyep-plain", "the toyep suite's own profile"))
 @constraint("punctuation:no_comma", instruction="Commas only in pairs.")
 def commas_in_pairs(t: Text) -> bool:
     return t.raw.count(",") % 2 == 0
-'''
+"""
 
 
 def _install_dist(root: Path, entry_points: str) -> None:
@@ -257,8 +271,10 @@ def test_text_language_selects_the_sentence_splitter(monkeypatch: pytest.MonkeyP
 
 
 def _task_yaml(tmp_path: Path, **changes: object) -> Path:
-    (tmp_path / "d.jsonl").write_text(json.dumps(
-        {"key": 1, "prompt": "Hi.", "instruction_id_list": [NO_COMMA], "kwargs": [{}]}) + "\n")
+    (tmp_path / "d.jsonl").write_text(
+        json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": [NO_COMMA], "kwargs": [{}]})
+        + "\n"
+    )
     spec = {"name": "t", "suite": "ifeval", "source": {"file": "d.jsonl"}, **changes}
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -276,15 +292,20 @@ def test_turns_say_what_the_messages_must_be(tmp_path: Path):
     with pytest.raises(DataError, match="turns: multi replays a fixed history"):
         ifharness.load_task(str(_task_yaml(tmp_path, turns="multi")))
 
-    history = [{"role": "user", "content": "Describe the sea."},
-               {"role": "assistant", "content": "It is wide, and blue."},
-               {"role": "user", "content": "Again, without commas."}]
+    history = [
+        {"role": "user", "content": "Describe the sea."},
+        {"role": "assistant", "content": "It is wide, and blue."},
+        {"role": "user", "content": "Again, without commas."},
+    ]
     rows = [{"key": 1, "messages": history, "instruction_id_list": [NO_COMMA], "kwargs": [{}]}]
     data = tmp_path / "mt.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     single = _task_yaml(tmp_path, fields={"messages": "messages"})
-    with pytest.raises(DataError, match=r"key 1\): field 'messages' holds 2 user and 1 "
-                                        r"assistant message\(s\); a turns: single task"):
+    with pytest.raises(
+        DataError,
+        match=r"key 1\): field 'messages' holds 2 user and 1 "
+        r"assistant message\(s\); a turns: single task",
+    ):
         ifharness.load_task(str(single), data=data)
 
     multi = _task_yaml(tmp_path, turns="multi", fields={"messages": "messages"})

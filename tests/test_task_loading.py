@@ -11,9 +11,21 @@ import ifharness
 from ifharness.errors import DataError
 
 ROWS = [
-    {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
-    {"key": 2, "prompt": "Count.", "instruction_id_list": ["length_constraints:number_words", "keywords:frequency"],
-     "kwargs": [{"num_words": 5.0, "relation": "less than"}, {"keyword": "a", "frequency": 2, "relation": "at least"}]},
+    {
+        "key": 1,
+        "prompt": "Say hi.",
+        "instruction_id_list": ["punctuation:no_comma"],
+        "kwargs": [{}],
+    },
+    {
+        "key": 2,
+        "prompt": "Count.",
+        "instruction_id_list": ["length_constraints:number_words", "keywords:frequency"],
+        "kwargs": [
+            {"num_words": 5.0, "relation": "less than"},
+            {"keyword": "a", "frequency": 2, "relation": "at least"},
+        ],
+    },
 ]
 
 
@@ -28,7 +40,9 @@ def test_hf_source_is_read_through_datasets(tmp_path):
     ds_dir = tmp_path / "ds"
     ds_dir.mkdir()
     (ds_dir / "train.jsonl").write_text("".join(json.dumps(padded(r)) + "\n" for r in ROWS))
-    spec = yaml.safe_load((ifharness.loader.resources.files("ifharness.tasks") / "ifeval.yaml").read_text())
+    spec = yaml.safe_load(
+        (ifharness.loader.resources.files("ifharness.tasks") / "ifeval.yaml").read_text()
+    )
     spec["source"]["hf"] = {"path": str(ds_dir), "revision": "main", "split": "train"}
     task_file = tmp_path / "mine.yaml"
     task_file.write_text(yaml.safe_dump(spec))
@@ -47,7 +61,9 @@ def test_hf_source_is_read_through_datasets(tmp_path):
 
 def test_hf_errors_say_to_use_data(tmp_path):
     pytest.importorskip("datasets")
-    spec = yaml.safe_load((ifharness.loader.resources.files("ifharness.tasks") / "ifeval.yaml").read_text())
+    spec = yaml.safe_load(
+        (ifharness.loader.resources.files("ifharness.tasks") / "ifeval.yaml").read_text()
+    )
     spec["source"]["hf"]["path"] = str(tmp_path / "nothing-here")
     task_file = tmp_path / "t.yaml"
     task_file.write_text(yaml.safe_dump(spec))
@@ -58,7 +74,9 @@ def test_hf_errors_say_to_use_data(tmp_path):
 def test_duplicate_keys_and_empty_files(tmp_path):
     dup = tmp_path / "dup.jsonl"
     dup.write_text("".join(json.dumps(r) + "\n" for r in [ROWS[0], ROWS[0]]))
-    with pytest.raises(DataError, match=r"dup.jsonl:2 \(key 1\): duplicate key \(first at line 1\)"):
+    with pytest.raises(
+        DataError, match=r"dup.jsonl:2 \(key 1\): duplicate key \(first at line 1\)"
+    ):
         ifharness.load_task("ifeval", data=dup)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _WORD = re.compile(r"\w+")
 
@@ -70,17 +70,17 @@ def word_tokenize(text: str, sentences: list[str] | None = None) -> list[str]:
 # Unlisted steps always run. tests/test_punkt_fast.py proves the result equal to NLTK's.
 _TREEBANK_NEEDS: dict[str, str | tuple[str, ...]] = {
     r"([«“‘„]|[`]+)": "«“‘„`",
-    r'^\"': '"',
+    r"^\"": '"',
     r"(``)": ("``",),
-    '([ \\(\\[{<])(\\"|\\\'{2})': ('"', "''"),
+    "([ \\(\\[{<])(\\\"|\\'{2})": ('"', "''"),
     r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)": "'",
-    '([^\\.])(\\.)([\\]\\)}>"\\\'»”’ ]*+)\\s*$': ".",
+    "([^\\.])(\\.)([\\]\\)}>\"\\'»”’ ]*+)\\s*$": ".",
     r"([:,])([^\d])": ":,",
     r"([:,])$": ":,",
     r"\.{2,}": ("..",),
     r"[;@#$%&]": ";@#$%&",
     r"[\u2012-\u2015]": "\u2012\u2013\u2014\u2015",
-    '([^\\.])(\\.)([\\]\\)}>"\\\']*)\\s*$': ".",
+    "([^\\.])(\\.)([\\]\\)}>\"\\']*)\\s*$": ".",
     r"[?!]": "?!",
     r"([^'])' ": ("' ",),
     r"[*]": "*",
@@ -94,11 +94,16 @@ _TREEBANK_NEEDS: dict[str, str | tuple[str, ...]] = {
 }
 # The contraction steps (case-insensitive) by source: the word each needs, lower-cased.
 _CONTRACTION_WORDS = {
-    r"(?i)\b(can)(?#X)(not)\b": "cannot", r"(?i)\b(d)(?#X)('ye)\b": "d'ye",
-    r"(?i)\b(gim)(?#X)(me)\b": "gimme", r"(?i)\b(gon)(?#X)(na)\b": "gonna",
-    r"(?i)\b(got)(?#X)(ta)\b": "gotta", r"(?i)\b(lem)(?#X)(me)\b": "lemme",
-    r"(?i)\b(more)(?#X)('n)\b": "more'n", r"(?i)\b(wan)(?#X)(na)(?=\s)": "wanna",
-    r"(?i) ('t)(?#X)(is)\b": "'tis", r"(?i) ('t)(?#X)(was)\b": "'twas",
+    r"(?i)\b(can)(?#X)(not)\b": "cannot",
+    r"(?i)\b(d)(?#X)('ye)\b": "d'ye",
+    r"(?i)\b(gim)(?#X)(me)\b": "gimme",
+    r"(?i)\b(gon)(?#X)(na)\b": "gonna",
+    r"(?i)\b(got)(?#X)(ta)\b": "gotta",
+    r"(?i)\b(lem)(?#X)(me)\b": "lemme",
+    r"(?i)\b(more)(?#X)('n)\b": "more'n",
+    r"(?i)\b(wan)(?#X)(na)(?=\s)": "wanna",
+    r"(?i) ('t)(?#X)(is)\b": "'tis",
+    r"(?i) ('t)(?#X)(was)\b": "'twas",
 }
 
 _Step = tuple[Callable[[str, str], str], str, "tuple[str, ...] | None"]
@@ -115,12 +120,16 @@ def _treebank_steps() -> tuple[list[_Step], list[_Step], list[_Step], tuple[str,
         needs = _TREEBANK_NEEDS.get(rx.pattern)
         return rx.sub, repl, tuple(needs) if isinstance(needs, str) else needs
 
-    head = [step(*s) for s in (*tb.STARTING_QUOTES, *tb.PUNCTUATION, tb.PARENS_BRACKETS,
-                               tb.DOUBLE_DASHES)]
+    head = [
+        step(*s)
+        for s in (*tb.STARTING_QUOTES, *tb.PUNCTUATION, tb.PARENS_BRACKETS, tb.DOUBLE_DASHES)
+    ]
     tail = [step(*s) for s in tb.ENDING_QUOTES]
     contractions = [step(p, r" \1 \2 ") for p in (*tb.CONTRACTIONS2, *tb.CONTRACTIONS3)]
-    words = [_CONTRACTION_WORDS.get(getattr(p, "_rx", p).pattern)
-             for p in (*tb.CONTRACTIONS2, *tb.CONTRACTIONS3)]
+    words = [
+        _CONTRACTION_WORDS.get(getattr(p, "_rx", p).pattern)
+        for p in (*tb.CONTRACTIONS2, *tb.CONTRACTIONS3)
+    ]
     known = tuple(w for w in words if w is not None)
     return head, tail, contractions, known if len(known) == len(words) else None
 

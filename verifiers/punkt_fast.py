@@ -62,8 +62,9 @@ _NUMBER = regex.compile(r"-?[.,]?\d[\d,.\-]*\.?$")
 _INITIAL = regex.compile(r"[^\W\d]\.$")
 # Closing quotes/brackets after a break belong to the sentence before it.
 _CLOSERS = frozenset("\"')]}\u2018\u2019\u201c\u201d\u00ab\u00bb")
-_REALIGN = regex.compile("[\"')\\]}\u2018\u2019\u201c\u201d\u00ab\u00bb]+?(?:\\s+|(?=--)|$)",
-                         regex.MULTILINE)
+_REALIGN = regex.compile(
+    "[\"')\\]}\u2018\u2019\u201c\u201d\u00ab\u00bb]+?(?:\\s+|(?=--)|$)", regex.MULTILINE
+)
 
 
 class _Model(NamedTuple):
@@ -82,9 +83,13 @@ def _model() -> _Model:
     if _MODEL is None:
         from punkt.data import english
 
-        _MODEL = _Model(frozenset(english.ABBREV_TYPES), frozenset(english.COLLOCATIONS),
-                        frozenset(english.SENT_STARTERS), dict(english.ORTHO_CONTEXT),
-                        frozenset(first for first, _ in english.COLLOCATIONS))
+        _MODEL = _Model(
+            frozenset(english.ABBREV_TYPES),
+            frozenset(english.COLLOCATIONS),
+            frozenset(english.SENT_STARTERS),
+            dict(english.ORTHO_CONTEXT),
+            frozenset(first for first, _ in english.COLLOCATIONS),
+        )
     return _MODEL
 
 
@@ -178,8 +183,12 @@ def _pair(info: tuple[int, str, bool, bool | None], nxt: str) -> bool:
         evidence = _ortho(nxt, next_typ, model.ortho)
         if evidence is False:
             return False
-        if (evidence is None and initial and nxt[0].isupper()
-                and not model.ortho.get(next_typ, 0) & _LC):
+        if (
+            evidence is None
+            and initial
+            and nxt[0].isupper()
+            and not model.ortho.get(next_typ, 0) & _LC
+        ):
             return False
     return kind == 1
 
@@ -198,12 +207,18 @@ def _one_token(chunk: str) -> bool:
     """Alphanumeric runs joined by single dots or hyphens: Punkt keeps these whole."""
     if chunk.isalnum():
         return True
-    return (chunk[:1].isalnum() and chunk[-1:].isalnum() and ".." not in chunk
-            and "--" not in chunk and chunk.replace(".", "").replace("-", "").isalnum())
+    return (
+        chunk[:1].isalnum()
+        and chunk[-1:].isalnum()
+        and ".." not in chunk
+        and "--" not in chunk
+        and chunk.replace(".", "").replace("-", "").isalnum()
+    )
 
 
-def _verdict(text: str, start: int, p: int, next_start: int, odd: bool, spaces: str,
-             memo: dict[str, bool]) -> bool:
+def _verdict(
+    text: str, start: int, p: int, next_start: int, odd: bool, spaces: str, memo: dict[str, bool]
+) -> bool:
     """Whether NLTK finds a break in the context of the candidate at ``p``.
 
     The context runs from ``start`` through ``p`` and then either the one non-word character
@@ -231,8 +246,9 @@ def _verdict(text: str, start: int, p: int, next_start: int, odd: bool, spaces: 
         nxt = text[next_start:end]
         if "." not in nxt and "?" not in nxt and "!" not in nxt:
             # no token of the chunk can break, so only its first one matters
-            return info[3] is None and _pair(info, nxt if nxt.isalnum()
-                                             else _WORD_TOKEN.match(nxt).group())
+            return info[3] is None and _pair(
+                info, nxt if nxt.isalnum() else _WORD_TOKEN.match(nxt).group()
+            )
         if _one_token(nxt) or (nxt[-1] == "." and _one_token(nxt[:-1])):
             return _pair(info, nxt)
     context = text[start:end]
@@ -291,9 +307,13 @@ def _spans(text: str) -> list[tuple[int, int]]:
             # Shortcuts first: "?" and "!" are tokens of their own with a token after them;
             # after an alphanumeric word, "<word>." is a token that often decides alone.
             word = text[prev_start:prev_p]
-            if (not pending[3] and (text[prev_p] != "." or (
-                    word.isalnum() and (solo.get(word + ".") or unknown)[3]))
-                    or _verdict(text, *pending, spaces, memo)):
+            if (
+                not pending[3]
+                and (
+                    text[prev_p] != "." or (word.isalnum() and (solo.get(word + ".") or unknown)[3])
+                )
+                or _verdict(text, *pending, spaces, memo)
+            ):
                 spans.append((last_break, prev_p + 1))
                 last_break = pending[2] if pending[2] >= 0 else prev_p + 1
         pending, prev_start, prev_p = (start, p, next_start, odd), start, p
@@ -324,7 +344,7 @@ def sentences(text: str) -> list[str]:
         start, shift = start + shift, 0
         m = _REALIGN.match(text[nstart:nstop]) if nstart < nstop else None
         if m is not None:
-            out.append(text[start:nstart + len(m.group().rstrip())])
+            out.append(text[start : nstart + len(m.group().rstrip())])
             shift = m.end()
         elif start < stop:
             out.append(text[start:stop])

@@ -116,7 +116,9 @@ class Constraint:
         return {name: getattr(model, name) for name in self.kwargs_model.model_fields}
 
     def bind(
-        self, kwargs: Mapping[str, Any] | None, rng: random.Random | None = None,
+        self,
+        kwargs: Mapping[str, Any] | None,
+        rng: random.Random | None = None,
         profile: Profile = REFERENCE,
     ) -> dict[str, Any]:
         """Validated kwargs after the constraint's set-up step (the reference's build step)."""
@@ -244,8 +246,10 @@ class Registry:
             return f"unknown constraint id {id!r}.{hint} `ifharness constraints` lists them all."
         elsewhere = self.suites_defining(id)
         other = f" It is defined by suite {', '.join(elsewhere)}." if elsewhere else ""
-        return (f"unknown constraint id {id!r} in suite {suite!r}.{hint}{other} "
-                f"`ifharness constraints --suite {suite}` lists that suite's ids.")
+        return (
+            f"unknown constraint id {id!r} in suite {suite!r}.{hint}{other} "
+            f"`ifharness constraints --suite {suite}` lists that suite's ids."
+        )
 
     def __iter__(self) -> Iterator[Constraint]:
         return iter(list(self._by_key.values()))
@@ -281,8 +285,8 @@ _entry_point_suite: str | None = None  # the suite whose entry point module is b
 def _default_suite(module: str, id: str) -> str:
     """The suite a ``@constraint`` without ``suite=`` belongs to, from where it is defined."""
     prefix = f"{__package__}."
-    if module.startswith(prefix) and "." in module[len(prefix):]:
-        return module[len(prefix):].split(".", 1)[0]
+    if module.startswith(prefix) and "." in module[len(prefix) :]:
+        return module[len(prefix) :].split(".", 1)[0]
     if _entry_point_suite is not None:
         return _entry_point_suite
     raise ValueError(
@@ -293,7 +297,11 @@ def _default_suite(module: str, id: str) -> str:
 
 
 def constraint(
-    id: str, *, instruction: str, pseudo: str | None = None, prepare: Prepare | None = None,
+    id: str,
+    *,
+    instruction: str,
+    pseudo: str | None = None,
+    prepare: Prepare | None = None,
     suite: str | None = None,
 ) -> Callable[[Callable[..., bool]], Callable[..., bool]]:
     """Register ``func`` as the verifier of constraint ``id`` (``family:name``) in ``suite``.
@@ -311,11 +319,18 @@ def constraint(
         model = create_model(
             f"{func.__name__}_kwargs", __config__=ConfigDict(extra="forbid"), **fields
         )
-        REGISTRY.add(Constraint(
-            id=id, family=id.split(":", 1)[0],
-            suite=suite or _default_suite(func.__module__, id), func=func, kwargs_model=model,
-            instruction=instruction, pseudo=pseudo, prepare=prepare,
-        ))
+        REGISTRY.add(
+            Constraint(
+                id=id,
+                family=id.split(":", 1)[0],
+                suite=suite or _default_suite(func.__module__, id),
+                func=func,
+                kwargs_model=model,
+                instruction=instruction,
+                pseudo=pseudo,
+                prepare=prepare,
+            )
+        )
         return func
 
     return register
@@ -325,7 +340,8 @@ def _package_suites() -> list[str]:
     """The suite packages under ``verifiers/``: every sub-package not starting with ``_``."""
     package = importlib.import_module(__package__)
     return [
-        info.name for info in pkgutil.iter_modules(package.__path__)
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
         if info.ispkg and not info.name.startswith("_")
     ]
 

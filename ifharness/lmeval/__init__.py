@@ -36,5 +36,7 @@ def task_manager(metadata: dict[str, Any] | None = None, **kwargs: Any):
     except ImportError:
         from ifharness.errors import IfharnessError
 
-        raise IfharnessError("the lm-eval plugin needs lm-eval: pip install 'lm-eval>=0.4.13'") from None
+        raise IfharnessError(
+            "the lm-eval plugin needs lm-eval: pip install 'lm-eval>=0.4.13'"
+        ) from None
     return TaskManager(include_path=include_path(), metadata=metadata, **kwargs)

@@ -50,8 +50,10 @@ def _data_for(task: str, data: Any) -> str | None:
     if isinstance(data, dict):
         data = data.get(task, data.get(f"ifharness_{task}"))
     if data is not None and not isinstance(data, str):
-        raise DataError(f"lm-eval metadata 'data' for task {task} must be a path or "
-                        f"{{task: path}}, got {data!r}")
+        raise DataError(
+            f"lm-eval metadata 'data' for task {task} must be a path or "
+            f"{{task: path}}, got {data!r}"
+        )
     return data or None
 
 
@@ -62,37 +64,48 @@ def _model_name(meta: dict[str, Any]) -> str:
     return ""
 
 
-def task_docs(task: str, data: str | None = None, profile: str | None = None,
-              reasoning_parser: str = "auto", model: str = "") -> list[dict[str, Any]]:
+def task_docs(
+    task: str,
+    data: str | None = None,
+    profile: str | None = None,
+    reasoning_parser: str = "auto",
+    model: str = "",
+) -> list[dict[str, Any]]:
     """Our samples as lm-eval docs: one flat, JSON-safe dict per prompt."""
     from ..loader import load_task
 
     t = load_task(task, data=data, profile=profile)
     if t.spec.turns != "single":  # check: is always "answer" (TaskSpec refuses the others)
-        raise DataError(f"task {task}: only single-turn tasks run under lm-eval; "
-                        "use `ifharness run` for it")
+        raise DataError(
+            f"task {task}: only single-turn tasks run under lm-eval; use `ifharness run` for it"
+        )
     parser = reasoning.for_model(model, reasoning_parser).name
     keys = [s.key for s in t.samples]
     same_type = len({type(k) for k in keys}) == 1  # Arrow wants one type per column
     docs = []
     for s in t.samples:
         if len(s.messages) != 1:
-            raise DataError(f"task {task}, key {s.key}: lm-eval docs hold one user message; "
-                            f"this sample has {len(s.messages)} messages")
-        docs.append({
-            "key": s.key if same_type else str(s.key),
-            "prompt": s.prompt,
-            "instruction_id_list": s.instruction_ids,
-            # bound kwargs as JSON: Arrow would pad heterogeneous kwargs with nulls
-            "instructions": json.dumps([[i.id, i.kwargs] for i in s.instructions],
-                                       ensure_ascii=False, sort_keys=True),
-            "task": t.name,
-            "suite": t.spec.suite,
-            "profile": t.profile.name,
-            "reasoning_parser": parser,
-            "data": t.data_origin,
-            "dataset_hash": t.data_hash,
-        })
+            raise DataError(
+                f"task {task}, key {s.key}: lm-eval docs hold one user message; "
+                f"this sample has {len(s.messages)} messages"
+            )
+        docs.append(
+            {
+                "key": s.key if same_type else str(s.key),
+                "prompt": s.prompt,
+                "instruction_id_list": s.instruction_ids,
+                # bound kwargs as JSON: Arrow would pad heterogeneous kwargs with nulls
+                "instructions": json.dumps(
+                    [[i.id, i.kwargs] for i in s.instructions], ensure_ascii=False, sort_keys=True
+                ),
+                "task": t.name,
+                "suite": t.spec.suite,
+                "profile": t.profile.name,
+                "reasoning_parser": parser,
+                "data": t.data_origin,
+                "dataset_hash": t.data_hash,
+            }
+        )
     return docs
 
 
@@ -106,8 +119,13 @@ def load_dataset(**metadata: Any) -> dict[str, Any]:
     task = metadata.get("ifharness_task")
     if not task:
         raise DataError("ifharness lm-eval task YAML lacks metadata.ifharness_task")
-    docs = task_docs(task, _data_for(task, metadata.get("data")), metadata.get("profile"),
-                     metadata.get("reasoning_parser") or "auto", _model_name(metadata))
+    docs = task_docs(
+        task,
+        _data_for(task, metadata.get("data")),
+        metadata.get("profile"),
+        metadata.get("reasoning_parser") or "auto",
+        _model_name(metadata),
+    )
     return {SPLIT: datasets.Dataset.from_list(docs)}
 
 
@@ -133,8 +151,12 @@ def answer_of(doc: dict[str, Any], response: str) -> str:
 
 
 def verdicts(doc: dict[str, Any], response: str) -> dict[str, Any]:
-    return judge(bound_instructions(doc), answer_of(doc, response), _profile(doc["profile"]),
-                 doc.get("suite"))  # a doc logged before suites were recorded: bare ids
+    return judge(
+        bound_instructions(doc),
+        answer_of(doc, response),
+        _profile(doc["profile"]),
+        doc.get("suite"),
+    )  # a doc logged before suites were recorded: bare ids
 
 
 def doc_value(metric: BaseMetric, verdicts: Verdicts) -> DocValue:
@@ -193,15 +215,22 @@ def aggregate_stderr(metric: BaseMetric, items: Sequence[DocValue]) -> float:
 def lmeval_metrics() -> dict[str, tuple[BaseMetric, bool]]:
     """lm-eval metric name -> (table entry, is its standard error), in process_results order."""
     bases = base_metrics()
-    return {**{b.name: (b, False) for b in bases},
-            **{b.lmeval_stderr_name: (b, True) for b in bases}}
+    return {
+        **{b.name: (b, False) for b in bases},
+        **{b.lmeval_stderr_name: (b, True) for b in bases},
+    }
 
 
 def metric_list() -> list[dict[str, str | bool]]:
     """The ``metric_list`` the task YAMLs carry (``!function`` values as dotted names)."""
-    return [{"metric": name, "aggregation": f"{__name__}.agg_{name}",
-             "higher_is_better": not is_se and metric.higher_is_better}
-            for name, (metric, is_se) in lmeval_metrics().items()]
+    return [
+        {
+            "metric": name,
+            "aggregation": f"{__name__}.agg_{name}",
+            "higher_is_better": not is_se and metric.higher_is_better,
+        }
+        for name, (metric, is_se) in lmeval_metrics().items()
+    ]
 
 
 def aggregation(name: str) -> Aggregation:
@@ -209,8 +238,10 @@ def aggregation(name: str) -> Aggregation:
     try:
         metric, is_se = lmeval_metrics()[name]
     except KeyError:
-        raise DataError(f"no lm-eval metric {name!r} in the metric table: choose one of "
-                        f"{', '.join(lmeval_metrics())}") from None
+        raise DataError(
+            f"no lm-eval metric {name!r} in the metric table: choose one of "
+            f"{', '.join(lmeval_metrics())}"
+        ) from None
 
     def agg(items: Sequence[DocValue]) -> float:
         return aggregate_stderr(metric, items) if is_se else aggregate(metric, items)

@@ -33,8 +33,10 @@ def _response(rec: dict[str, Any], path: Path, line: int) -> str:
             value = value[0]
         if isinstance(value, str):
             return value
-    raise DataError(f"{path}:{line}: no text in 'filtered_resps' or 'resps'; is this an "
-                    "lm-eval --log_samples file of a generate_until task?")
+    raise DataError(
+        f"{path}:{line}: no text in 'filtered_resps' or 'resps'; is this an "
+        "lm-eval --log_samples file of a generate_until task?"
+    )
 
 
 def read_lmeval_samples(path: str | Path) -> list[tuple[dict[str, Any], str]]:
@@ -45,8 +47,10 @@ def read_lmeval_samples(path: str | Path) -> list[tuple[dict[str, Any], str]]:
     for line, rec in read_jsonl(path, what="lm-eval samples file"):
         doc = rec.get("doc")
         if not isinstance(doc, dict) or "instructions" not in doc or "key" not in doc:
-            raise DataError(f"{path}:{line}: the doc is not an ifharness_* task's doc "
-                            "(no 'key'/'instructions'); log samples of an ifharness_* task")
+            raise DataError(
+                f"{path}:{line}: the doc is not an ifharness_* task's doc "
+                "(no 'key'/'instructions'); log samples of an ifharness_* task"
+            )
         doc_id = rec.get("doc_id", line)
         if doc_id in records:
             if rec.get("filter", NO_FILTER) != NO_FILTER:
@@ -60,8 +64,9 @@ def read_lmeval_samples(path: str | Path) -> list[tuple[dict[str, Any], str]]:
     return [(rec["doc"], _response(rec, path, line)) for _, (line, rec) in ordered]
 
 
-def _task(name: str, docs: list[dict[str, Any]], data: str | None, profile: str | None,
-          origin: str) -> Task:
+def _task(
+    name: str, docs: list[dict[str, Any]], data: str | None, profile: str | None, origin: str
+) -> Task:
     from ifharness.verifiers import get_profile
 
     from ..loader import _spec_path
@@ -77,20 +82,30 @@ def _task(name: str, docs: list[dict[str, Any]], data: str | None, profile: str 
         for doc in docs:
             s = by_key.get(str(doc["key"]))
             if s is None or s.instruction_ids != list(doc["instruction_id_list"]):
-                raise DataError(f"logged key {doc['key']} does not match task {name} "
-                                f"({base.data_origin}); pass the data lm-eval ran on with --data")
+                raise DataError(
+                    f"logged key {doc['key']} does not match task {name} "
+                    f"({base.data_origin}); pass the data lm-eval ran on with --data"
+                )
             samples.append(s)
         return Task(base.spec, samples, base.data_origin, dataset_hash(samples), base.profile)
     samples = [
-        Sample(key=doc["key"], messages=[Message(role="user", content=doc["prompt"])],
-               instructions=[Instruction(id=c, kwargs=k) for c, k in bound_instructions(doc)])
+        Sample(
+            key=doc["key"],
+            messages=[Message(role="user", content=doc["prompt"])],
+            instructions=[Instruction(id=c, kwargs=k) for c, k in bound_instructions(doc)],
+        )
         for doc in docs
     ]
     return Task(spec, samples, origin, dataset_hash(samples), get_profile(profile or spec.profile))
 
 
-def rescore(samples_path: str | Path, task: str | None = None, data: str | None = None,
-            profile: str | None = None, processes: int = 1):
+def rescore(
+    samples_path: str | Path,
+    task: str | None = None,
+    data: str | None = None,
+    profile: str | None = None,
+    processes: int = 1,
+):
     """Score the answers of an lm-eval samples file; returns our ``ScoreResult``."""
     from ..scoring import score
 
@@ -98,12 +113,13 @@ def rescore(samples_path: str | Path, task: str | None = None, data: str | None 
     docs = [d for d, _ in logged]
     name = task or docs[0].get("task")
     if name and name.startswith(TASK_PREFIX):
-        name = name[len(TASK_PREFIX):]
+        name = name[len(TASK_PREFIX) :]
     if docs[0].get("task") and docs[0]["task"] != name:
         raise DataError(f"{samples_path} was logged for task {docs[0]['task']}, not {name}")
     t = _task(name, docs, data, profile, f"lm-eval:{samples_path}")
-    rows = [{"key": s.key, "response": answer_of(d, text)}
-            for s, (d, text) in zip(t.samples, logged)]
+    rows = [
+        {"key": s.key, "response": answer_of(d, text)} for s, (d, text) in zip(t.samples, logged)
+    ]
     return score(t, rows, processes=processes)
 
 
@@ -113,9 +129,13 @@ def write_lmeval_run(out: str | Path, result: Any, samples_path: str | Path) -> 
     from ..results import write_score_run
 
     docs = [d for d, _ in read_lmeval_samples(samples_path)]
-    write_score_run(out, result, lmeval={
-        "samples": {"path": str(samples_path), "sha256": sha256_file(samples_path)},
-        "task": f"{TASK_PREFIX}{result.task.name}",
-        "reasoning_parser": sorted({d.get("reasoning_parser") for d in docs} - {None}),
-        "logged_data": sorted({d.get("data") for d in docs} - {None}),
-    })
+    write_score_run(
+        out,
+        result,
+        lmeval={
+            "samples": {"path": str(samples_path), "sha256": sha256_file(samples_path)},
+            "task": f"{TASK_PREFIX}{result.task.name}",
+            "reasoning_parser": sorted({d.get("reasoning_parser") for d in docs} - {None}),
+            "logged_data": sorted({d.get("data") for d in docs} - {None}),
+        },
+    )

@@ -67,10 +67,18 @@ IFBENCH_2025 = register_profile(
         "IFBench as scored by allenai/IFBench c94da02 (2025-10-17), the version behind the "
         "recorded sample verdicts: regex sentence splitter, word-index repeat_span, and the "
         "other checker changes listed in verifiers/ifbench/__init__.py.",
-        frozenset({
-            REGEX_SENTENCES, REPEAT_SPAN_WORDS, PERSON_NAMES_SUBSTRING, PRONOUNS_2025,
-            SENTENCE_KEYWORD_SUBSTRING, WORD_POSITIONS_2025, TITLE_CASE_2025, CURLY_QUOTES,
-            CRASHES_2025,
-        }),
+        frozenset(
+            {
+                REGEX_SENTENCES,
+                REPEAT_SPAN_WORDS,
+                PERSON_NAMES_SUBSTRING,
+                PRONOUNS_2025,
+                SENTENCE_KEYWORD_SUBSTRING,
+                WORD_POSITIONS_2025,
+                TITLE_CASE_2025,
+                CURLY_QUOTES,
+                CRASHES_2025,
+            }
+        ),
     )
 )

@@ -48,12 +48,56 @@ def conjunctions(t: Text, small_n: int) -> bool:
 
 
 PERSON_NAMES = (
-    "Emma", "Liam", "Sophia", "Jackson", "Olivia", "Noah", "Ava", "Lucas", "Isabella", "Mason",
-    "Mia", "Ethan", "Charlotte", "Alexander", "Amelia", "Benjamin", "Harper", "Leo", "Zoe",
-    "Daniel", "Chloe", "Samuel", "Lily", "Matthew", "Grace", "Owen", "Abigail", "Gabriel", "Ella",
-    "Jacob", "Scarlett", "Nathan", "Victoria", "Elijah", "Layla", "Nicholas", "Audrey", "David",
-    "Hannah", "Christopher", "Penelope", "Thomas", "Nora", "Andrew", "Aria", "Joseph", "Claire",
-    "Ryan", "Stella", "Jonathan",
+    "Emma",
+    "Liam",
+    "Sophia",
+    "Jackson",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Isabella",
+    "Mason",
+    "Mia",
+    "Ethan",
+    "Charlotte",
+    "Alexander",
+    "Amelia",
+    "Benjamin",
+    "Harper",
+    "Leo",
+    "Zoe",
+    "Daniel",
+    "Chloe",
+    "Samuel",
+    "Lily",
+    "Matthew",
+    "Grace",
+    "Owen",
+    "Abigail",
+    "Gabriel",
+    "Ella",
+    "Jacob",
+    "Scarlett",
+    "Nathan",
+    "Victoria",
+    "Elijah",
+    "Layla",
+    "Nicholas",
+    "Audrey",
+    "David",
+    "Hannah",
+    "Christopher",
+    "Penelope",
+    "Thomas",
+    "Nora",
+    "Andrew",
+    "Aria",
+    "Joseph",
+    "Claire",
+    "Ryan",
+    "Stella",
+    "Jonathan",
 )
 # One pass finds every listed name that occurs as a whole word: at most one name can match
 # as a whole word at any position, and no whole word starts inside another, so scanning for
@@ -64,7 +108,8 @@ _WHOLE_NAME = re.compile(r"\b(?:" + "|".join(map(re.escape, PERSON_NAMES)) + r")
 @constraint(
     "count:person_names",
     instruction="Mention at least {N} different people by name, choosing from: "
-    + ", ".join(PERSON_NAMES) + ".",
+    + ", ".join(PERSON_NAMES)
+    + ".",
     pseudo="assert count(n for n in NAMES if search(r'\\b' + n + r'\\b', response)) >= {N}",
 )
 def person_names(t: Text, N: int) -> bool:
@@ -109,17 +154,21 @@ def words_japanese(t: Text, N: PositiveInt) -> bool:
 
 # The set the reference has used since 2026-05-01; before, only the 31 personal, possessive and
 # reflexive forms counted (profile flag ifbench-pronouns-2025).
-PRONOUNS = frozenset("""
+PRONOUNS = frozenset(
+    """
     i me we us you he him she her it they them my mine our ours your yours his hers its their
     theirs myself ourselves yourself yourselves himself herself itself themselves this that these
     those who whom whose which what whoever whomever whatever whichever anybody anyone anything
     everybody everyone everything nobody nothing somebody someone something each either neither
     both all some any none
-""".split())
-PRONOUNS_2025_SET = frozenset("""
+""".split()
+)
+PRONOUNS_2025_SET = frozenset(
+    """
     i me my mine myself we us our ours ourselves you your yours yourself yourselves he him his
     himself she her hers herself it its itself they them their theirs themselves
-""".split())
+""".split()
+)
 
 
 @constraint(

@@ -37,13 +37,13 @@ _OPTION_LINE = re.compile(r"^[A-Ea-e][\.|\)]\s*\w+")
 @constraint(
     "custom:mcq_count_length",
     instruction="Write 4 multiple-choice questions about 20th-century art history, with 5 "
-    "options each. Start each question with the label \"Question\", make each question longer "
+    'options each. Start each question with the label "Question", make each question longer '
     "than the one before, and give no explanation.",
     pseudo="q = questions(response); assert starts_with('Question') and len(q) == 4 and all(options(x) == 5 for x in q) and increasing(len(text(x)) for x in q)",
 )
 def mcq_count_length(t: Text) -> bool:
     raw = t.raw
-    if raw[raw.find("Question"):] != raw:  # anything before the first "Question" fails
+    if raw[raw.find("Question") :] != raw:  # anything before the first "Question" fails
         return False
     pieces = _QUESTION_SPLIT.split(raw)
     if pieces[0] == "":
@@ -125,10 +125,33 @@ def sentence_alphabet(t: Text) -> bool:
 
 
 _CAPITALS_NORTH_TO_SOUTH = (
-    "Reykjavik", "Helsinki", "Oslo", "Tallinn", "Stockholm", "Riga", "Moscow", "Copenhagen",
-    "Vilnius", "Minsk", "Dublin", "Berlin", "Amsterdam", "Warsaw", "London", "Brussels", "Prague",
-    "Luxembourg", "Paris", "Vienna", "Bratislava", "Budapest", "Vaduz", "Chisinau", "Bern",
-    "Ljubljana", "Zagreb",
+    "Reykjavik",
+    "Helsinki",
+    "Oslo",
+    "Tallinn",
+    "Stockholm",
+    "Riga",
+    "Moscow",
+    "Copenhagen",
+    "Vilnius",
+    "Minsk",
+    "Dublin",
+    "Berlin",
+    "Amsterdam",
+    "Warsaw",
+    "London",
+    "Brussels",
+    "Prague",
+    "Luxembourg",
+    "Paris",
+    "Vienna",
+    "Bratislava",
+    "Budapest",
+    "Vaduz",
+    "Chisinau",
+    "Bern",
+    "Ljubljana",
+    "Zagreb",
 )
 
 
@@ -157,7 +180,9 @@ def _csv_rows(text: str, delimiter: str = ",") -> list[list[str]]:
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as e:
-        raise ReferenceCrash(f"csv cannot parse the answer ({e}); the reference raises here") from None
+        raise ReferenceCrash(
+            f"csv cannot parse the answer ({e}); the reference raises here"
+        ) from None
     if any(len(field) > _CSV_FIELD_LIMIT for row in rows for field in row):
         raise ReferenceCrash(
             f"a CSV field is longer than {_CSV_FIELD_LIMIT} characters; the reference raises here"
@@ -242,8 +267,20 @@ def csv_quotes(t: Text) -> bool:
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DAYS_IN_MONTH = {1: 31, 3: 31, 5: 31, 7: 31, 8: 31, 10: 31, 12: 31, 4: 30, 6: 30, 9: 30,
-                  11: 30, 2: 29}
+_DAYS_IN_MONTH = {
+    1: 31,
+    3: 31,
+    5: 31,
+    7: 31,
+    8: 31,
+    10: 31,
+    12: 31,
+    4: 30,
+    6: 30,
+    9: 30,
+    11: 30,
+    2: 29,
+}
 
 
 @constraint(

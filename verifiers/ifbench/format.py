@@ -156,7 +156,9 @@ def quote_unquote(t: Text) -> bool:
         return False
     tail = text.strip(_QUOTE_TAIL)
     if not tail:
-        crash(t.profile, "format:quote_unquote: nothing left after stripping digits and punctuation")
+        crash(
+            t.profile, "format:quote_unquote: nothing left after stripping digits and punctuation"
+        )
         return True
     return tail[-1] != '"'
 
@@ -189,7 +191,7 @@ def thesis(t: Text) -> bool:
         if end == -1:
             return False
     # The offsets assume <i>…</i>; with <em> a stray ">" counts as text after the thesis.
-    return bool(rest[3:end].strip()) and bool(rest[end + 4:].strip())
+    return bool(rest[3:end].strip()) and bool(rest[end + 4 :].strip())
 
 
 @constraint(

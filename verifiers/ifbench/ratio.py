@@ -66,7 +66,7 @@ def sentence_words(t: Text) -> bool:
 
 
 def _char_trigrams(s: str) -> set[str]:
-    return {s[i:i + 3] for i in range(len(s) - 2)}
+    return {s[i : i + 3] for i in range(len(s) - 2)}
 
 
 @constraint(

@@ -76,4 +76,4 @@ def repeat_span(t: Text, prompt_to_repeat: NonEmpty, n_start: int, n_end: int) -
         return answer.split() == prompt_to_repeat.strip().lower().split()[n_start:n_end]
     # The current reference compares *characters* n_start..n_end (inclusive), although the
     # prompt asks for words.
-    return answer == prompt_to_repeat[n_start:n_end + 1].strip().lower()
+    return answer == prompt_to_repeat[n_start : n_end + 1].strip().lower()

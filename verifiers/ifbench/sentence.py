@@ -63,7 +63,9 @@ def increment(t: Text, small_n: int) -> bool:
     instruction="The word {word} must appear in sentence number {N} of your answer.",
     pseudo="s = sentences(response); assert len(s) >= {N} and search(r'\\b' + {word!r} + r'\\b', s[{N} - 1], IGNORECASE)",
 )
-def keyword(t: Text, word: Annotated[str, Field(min_length=1)], N: Annotated[int, Field(ge=0)]) -> bool:
+def keyword(
+    t: Text, word: Annotated[str, Field(min_length=1)], N: Annotated[int, Field(ge=0)]
+) -> bool:
     sents = sentences(t)
     if len(sents) < N:
         return False

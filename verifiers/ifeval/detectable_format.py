@@ -63,8 +63,12 @@ def multiple_sections(t: Text, section_spliter: str, num_sections: int) -> bool:
 )
 def json_format(t: Text) -> bool:
     value = (
-        t.stripped.removeprefix("```json").removeprefix("```Json").removeprefix("```JSON")
-        .removeprefix("```").removesuffix("```").strip()
+        t.stripped.removeprefix("```json")
+        .removeprefix("```Json")
+        .removeprefix("```JSON")
+        .removeprefix("```")
+        .removesuffix("```")
+        .strip()
     )
     try:
         json.loads(value)

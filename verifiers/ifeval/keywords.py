@@ -71,4 +71,3 @@ def _choose_letter(kwargs: dict[str, Any], rng: random.Random, profile: Profile)
 )
 def letter_frequency(t: Text, letter: str, let_frequency: int, let_relation: Relation) -> bool:
     return holds(let_relation, Counter(t.lower)[letter], let_frequency)
-
