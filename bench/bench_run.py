@@ -23,7 +23,9 @@ shows what draining the batch at every chunk boundary costs. Greedy answers are 
 with the bare call's; on a CPU a different batch composition can flip a near-tie, so the
 count is reported, not required.
 
-    make bench-run    # or: BENCH_PROMPTS=256 BENCH_MAX_TOKENS=128 BENCH_REPEATS=5 python bench/bench_run.py
+    make bench-run
+    # or:
+    BENCH_PROMPTS=256 BENCH_MAX_TOKENS=128 BENCH_REPEATS=5 python bench/bench_run.py
 """
 
 from __future__ import annotations

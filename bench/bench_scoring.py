@@ -90,13 +90,15 @@ def main() -> int:
     same = not (set(differ) - RANDOM_IN_REFERENCE)
     print(f"answers scored (strict + loose): {len(docs)}")
     print(
-        f"lm-eval {metadata.version('lm_eval')} ifeval scorer: {t_lm * 1000:8.1f} ms (median of {REPEATS})"
+        f"lm-eval {metadata.version('lm_eval')} ifeval scorer: {t_lm * 1000:8.1f} ms "
+        f"(median of {REPEATS})"
     )
     print(f"ifharness.score:                 {t_ours * 1000:8.1f} ms (median of {REPEATS})")
     print(f"ifharness.score + 1000 bootstrap resamples: {t_ci * 1000:8.1f} ms")
     print(
         f"speed-up: {t_lm / t_ours:.1f}x   identical verdicts: {same} "
-        f"(prompts that differ: {differ or 'none'}; random in the reference: {sorted(RANDOM_IN_REFERENCE)})"
+        f"(prompts that differ: {differ or 'none'}; "
+        f"random in the reference: {sorted(RANDOM_IN_REFERENCE)})"
     )
     return 0 if same else 1
 

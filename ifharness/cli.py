@@ -48,7 +48,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}")
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
     print(
-        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json"
+        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, "
+        "metrics.json"
     )
     return 0
 
@@ -70,7 +71,8 @@ def _score_from_lmeval(args: argparse.Namespace) -> int:
     )
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
     print(
-        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, metrics.json"
+        f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, "
+        "metrics.json"
     )
     return 0
 

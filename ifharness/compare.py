@@ -22,11 +22,11 @@ from typing import Any
 
 from . import stats
 from .errors import DataError
-from .metrics import BaseMetric, get_metric, metric_names
-from .rundir import RunData, row_id
+from .metrics import BaseMetric, Mode, get_metric, metric_names
+from .rundir import RunData, VerdictRow, row_id
 
 
-def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str, Any]]:
+def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow], dict[str, Any]]:
     """Rows of A and B in the same order, on the (key, sample) pairs both runs hold."""
     if a.task != b.task:
         raise DataError(
@@ -40,7 +40,8 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str,
             "data file"
         )
     by_b = {row_id(r): r for r in b.verdicts}
-    rows_a, rows_b = [], []
+    rows_a: list[VerdictRow] = []
+    rows_b: list[VerdictRow] = []
     for r in a.verdicts:
         other = by_b.get(row_id(r))
         if other is None:
@@ -76,38 +77,46 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[dict], list[dict], dict[str,
 
 
 def constraint_deltas(
-    rows_a: Sequence[dict], rows_b: Sequence[dict], mode: str = "strict"
+    rows_a: Sequence[VerdictRow], rows_b: Sequence[VerdictRow], mode: Mode = "strict"
 ) -> list[dict[str, Any]]:
     """Per constraint: paired accuracy, delta, exact McNemar p and BH q, sorted by p."""
     pairs: dict[str, list[tuple[bool | None, bool | None]]] = defaultdict(list)
     for ra, rb in zip(rows_a, rows_b):
         for cid, x, y in zip(ra["instruction_id_list"], ra[mode], rb[mode]):
             pairs[cid].append((x, y))
-    out = []
+    out: list[dict[str, Any]] = []
+    pvalues: list[float | None] = []
     for cid, ps in sorted(pairs.items()):
         known = [(x, y) for x, y in ps if x is not None and y is not None]
         b, c, n = stats.discordant(known)
-        acc_a = sum(bool(x) for x, _ in known) / n if n else None
-        acc_b = sum(bool(y) for _, y in known) / n if n else None
+        acc_a = acc_b = delta = p = None
+        if n:
+            acc_a = sum(bool(x) for x, _ in known) / n
+            acc_b = sum(bool(y) for _, y in known) / n
+            delta = acc_b - acc_a
+            p = stats.mcnemar_exact(b, c)
+        pvalues.append(p)
         out.append(
             {
                 "constraint": cid,
                 "n": n,
                 "a": acc_a,
                 "b": acc_b,
-                "delta": None if n == 0 else acc_b - acc_a,
+                "delta": delta,
                 "a_only": b,
                 "b_only": c,
-                "p": stats.mcnemar_exact(b, c) if n else None,
+                "p": p,
             }
         )
-    for row, q in zip(out, stats.benjamini_hochberg([r["p"] for r in out])):
+    for row, q in zip(out, stats.benjamini_hochberg(pvalues)):
         row["q"] = q
     out.sort(key=lambda r: (1.0 if r["p"] is None else r["p"], r["constraint"]))
     return out
 
 
-def mcnemar(metric: BaseMetric, rows_a: Sequence[dict], rows_b: Sequence[dict]) -> dict[str, Any]:
+def mcnemar(
+    metric: BaseMetric, rows_a: Sequence[VerdictRow], rows_b: Sequence[VerdictRow]
+) -> dict[str, Any]:
     """Exact McNemar on the rows where one run passed ``metric`` and the other did not."""
     pb, pc, n = stats.discordant(
         (metric.row_pass(x[metric.mode]), metric.row_pass(y[metric.mode]))
@@ -120,7 +129,7 @@ def compare_runs(
     a: RunData,
     b: RunData,
     metrics: Sequence[str] | None = None,
-    mode: str = "strict",
+    mode: Mode = "strict",
     n_resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
     alpha: float = 0.05,

@@ -168,9 +168,9 @@ def to_markdown(verdict: dict[str, Any], constraint_limit: int = 15) -> str:
         f"## ifharness gate: {head}",
         "",
         (
-            f"Task `{cmp['task']}` (data `{str(cmp['dataset_hash'])[:12]}`), {p['prompts']} prompts "
-            f"paired ({p['rows']} rows). Baseline `{cmp['a']['model']}`, candidate "
-            f"`{cmp['b']['model']}`. Fails on: {rule}."
+            f"Task `{cmp['task']}` (data `{str(cmp['dataset_hash'])[:12]}`), "
+            f"{p['prompts']} prompts paired ({p['rows']} rows). Baseline `{cmp['a']['model']}`, "
+            f"candidate `{cmp['b']['model']}`. Fails on: {rule}."
         ),
         "",
         md_table(

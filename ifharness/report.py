@@ -55,7 +55,7 @@ FILTER_JS = """
   kIn.addEventListener('input',apply);
   apply();
 })();
-"""
+"""  # noqa: E501 (a JS block: the page's bytes stay as they are)
 
 
 def _verdict_word(v: bool | None) -> str:
@@ -131,10 +131,11 @@ def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow 
         if comp.get("finish_reason"):
             badges += f'<span class="badge">finish: {esc(comp["finish_reason"])}</span>'
         answer = f'<pre class="answer">{esc(comp["response"])}</pre>'
-        if comp.get("reasoning"):
+        trace = comp.get("reasoning")
+        if trace:
             reasoning = (
-                f"<details><summary>reasoning ({len(comp['reasoning'])} chars)</summary>"
-                f'<pre class="reasoning">{esc(comp["reasoning"])}</pre></details>'
+                f"<details><summary>reasoning ({len(trace)} chars)</summary>"
+                f'<pre class="reasoning">{esc(trace)}</pre></details>'
             )
     return (
         f'<section class="sample" data-key="{esc(key)}" data-strict="{strict}" '

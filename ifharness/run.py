@@ -46,7 +46,7 @@ from . import models, reasoning
 from .errors import DataError, IfharnessError
 from .files import now_utc
 from .loader import Task, load_task
-from .rundir import COMPLETIONS, RunFolder, RunInfo, RunStatus
+from .rundir import COMPLETIONS, RunFolder, RunInfo, RunStatus, VerdictRow
 from .runners.base import DriveStats, Progress, Request, Runner, SamplingSettings, drive
 from .runners.registry import DEFAULT_BACKEND, BackendOptions, get_backend
 
@@ -405,7 +405,8 @@ def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1)
     per_sample = [
         score(task, [r for r in rows if int(r.get("sample", 0)) == i], processes) for i in range(n)
     ]
-    verdicts, finish = [], []
+    verdicts: list[VerdictRow] = []
+    finish: list[str | None] = []
     for j, s in enumerate(task.samples):
         for i, res in enumerate(per_sample):
             verdicts.append({**res.verdicts[j], "sample": i})

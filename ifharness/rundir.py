@@ -33,10 +33,10 @@ import fcntl
 import glob
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
@@ -319,7 +319,7 @@ class RunFolder:
         """Append one failure (fsynced) the moment a runner gives up on a sample."""
         from .files import now_utc
 
-        row: dict[str, Any] = {**failure.to_row(), "at": now_utc()}
+        row: FailureRow = {**failure.to_row(), "at": now_utc()}
         _append_lines(self.file(FAILED), [dumps_line(row)])
 
     def failures(self) -> dict[str, FailureRow]:
@@ -373,7 +373,7 @@ class RunFolder:
             row = _validated(_VERDICT, obj, path, line)
             n = len(row["instruction_id_list"])
             for mode in ("strict", "loose"):
-                if len(row[mode]) != n:  # type: ignore[literal-required]
+                if len(row[mode]) != n:
                     raise DataError(
                         f"{path}:{line}: '{mode}' must be a list of true/false/null, "
                         f"one per instruction ({n})"
@@ -449,9 +449,16 @@ def _completion_defaults(obj: dict[str, Any]) -> dict[str, Any]:
     return {"sample": 0, "reasoning": None, "finish_reason": None, "n_tokens": None, **obj}
 
 
+_Row = TypeVar("_Row")
+
+
 def _validated(
-    adapter: TypeAdapter[Any], obj: dict[str, Any], path: Path, line: int, fill: Any = None
-) -> Any:
+    adapter: TypeAdapter[_Row],
+    obj: dict[str, Any],
+    path: Path,
+    line: int,
+    fill: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> _Row:
     try:
         return adapter.validate_python(fill(obj) if fill else obj)
     except ValidationError as e:
@@ -536,7 +543,11 @@ class RunData:
 
     def finish_reasons(self) -> list[str | None]:
         comp = self.completions
-        return [(comp.get(row_id(r)) or {}).get("finish_reason") for r in self.verdicts]
+        out: list[str | None] = []
+        for r in self.verdicts:
+            c = comp.get(row_id(r))
+            out.append(c.get("finish_reason") if c is not None else None)
+        return out
 
     def truncation_rate(self) -> float | None:
         reasons = [f for f in self.finish_reasons() if f is not None]
@@ -547,14 +558,14 @@ class RunData:
     def headline_metric(self, known: Sequence[str]) -> str:
         """The metric a run is ranked and gated by: the one its run.json records."""
         name = self.info.metric
-        if name in known:
-            return name
         if name is None:
             raise DataError(
                 f"{self.folder.file(RUN_JSON)} records no headline metric (a folder "
                 "written by ifharness 0.1.0 `score`); pass --metric, or re-score it "
                 "with `ifharness score`"
             )
+        if name in known:
+            return name
         raise DataError(
             f"{self.folder.file(RUN_JSON)}: unknown metric {name!r}; choose one of "
             f"{', '.join(known)} with --metric"
@@ -585,13 +596,18 @@ def expand_run_args(args: Iterable[str]) -> list[Path]:
                 continue  # a glob may also match files and unrelated folders
             out.append(m)
     seen: set[Path] = set()
-    unique = [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+    unique: list[Path] = []
+    for p in out:
+        resolved = p.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(p)
     if not unique:
         raise DataError("no run folders given")
     return unique
 
 
-# ----------------------------------------------------------------------------- the append-only store
+# ----------------------------------------------------------------------------- append-only store
 
 
 @dataclass

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from typing_extensions import NotRequired, TypedDict
 
 from ifharness.verifiers import Profile, Text, get
 
@@ -30,13 +32,25 @@ from . import stats
 from .loader import Task
 from .metrics import base_metrics, composite_metrics
 from .responses import Joined, coerce
-from .rundir import RunFolder
+from .rundir import RunFolder, VerdictRow
 
 Bound = list[tuple[str, dict[str, Any]]]  # (constraint id, bound kwargs) per instruction
 MODES = stats.MODES
 
 
-def _run(func, t: Text, kwargs: dict[str, Any]) -> tuple[bool | None, str | None]:
+class Judgement(TypedDict):
+    """What :func:`judge` decides for one answer: a :class:`~ifharness.rundir.VerdictRow`
+    without the key and the instruction ids (the same keys, in the same order)."""
+
+    strict: list[bool | None]
+    loose: list[bool | None]
+    missing: NotRequired[bool]
+    unscorable: NotRequired[dict[str, str]]
+
+
+def _run(
+    func: Callable[..., object], t: Text, kwargs: dict[str, Any]
+) -> tuple[bool | None, str | None]:
     try:
         return bool(func(t, **kwargs)), None
     except Exception as e:  # noqa: BLE001 - a verifier must never stop a run
@@ -45,7 +59,7 @@ def _run(func, t: Text, kwargs: dict[str, Any]) -> tuple[bool | None, str | None
 
 def judge(
     instructions: Bound, answer: str | None, profile: Profile, suite: str | None = None
-) -> dict[str, Any]:
+) -> Judgement:
     """Strict and loose verdicts (lists in instruction order) for one answer.
 
     Ids are looked up in ``suite`` (the task's); without one, a bare id must belong to
@@ -79,7 +93,7 @@ def judge(
         loose.append(loose_verdict)
         if error and (verdict is None or loose_verdict is None):
             errors[str(index)] = error
-    row: dict[str, Any] = {"strict": strict, "loose": loose}
+    row: Judgement = {"strict": strict, "loose": loose}
     if errors:
         row["unscorable"] = errors
     return row
@@ -88,7 +102,7 @@ def judge(
 Chunk = tuple[list[tuple[Bound, str | None]], Profile, str | None]
 
 
-def _judge_chunk(args: Chunk) -> list[dict[str, Any]]:
+def _judge_chunk(args: Chunk) -> list[Judgement]:
     items, profile, suite = args
     return [judge(b, a, profile, suite) for b, a in items]
 
@@ -99,7 +113,7 @@ def judge_all(
     profile: Profile,
     processes: int = 1,
     suite: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Judgement]:
     items = list(zip(bound, answers))
     if processes <= 1 or len(items) < 2 * processes:
         return _judge_chunk((items, profile, suite))
@@ -109,7 +123,7 @@ def judge_all(
         return [row for part in pool.map(_judge_chunk, chunks) for row in part]
 
 
-def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[dict[str, Any]]:
+def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[VerdictRow]:
     bound = [[(i.id, i.kwargs) for i in s.instructions] for s in task.samples]
     answers = [
         joined.answers[str(s.key)].text if str(s.key) in joined.answers else None
@@ -123,7 +137,7 @@ def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[dict[st
 
 
 def summarize(
-    rows: list[dict[str, Any]],
+    rows: Sequence[VerdictRow],
     finish_reasons: Sequence[str | None] = (),
     n_resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
@@ -181,7 +195,7 @@ def _base_metrics(table: stats.Table, one_row_per_prompt: bool) -> dict[str, Any
     return out
 
 
-def _constraint_counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def _constraint_counts(rows: Sequence[VerdictRow]) -> dict[str, dict[str, int]]:
     """Per constraint id: ``<mode>_n``, ``<mode>_followed`` and ``<mode>_unscorable``."""
     per_constraint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for mode in MODES:
@@ -198,7 +212,7 @@ def _constraint_counts(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 def _add_intervals(
     metrics: dict[str, Any],
-    rows: list[dict[str, Any]],
+    rows: Sequence[VerdictRow],
     table: stats.Table,
     n_resamples: int,
     seed: int,
@@ -242,7 +256,7 @@ def _rates(c: dict[str, int]) -> dict[str, Any]:
 @dataclass
 class ScoreResult:
     task: Task
-    verdicts: list[dict[str, Any]]
+    verdicts: list[VerdictRow]
     metrics: dict[str, Any]
     joined: Joined
 

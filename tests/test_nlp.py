@@ -22,7 +22,8 @@ def _nltk_data_dir() -> Path:
         dist = metadata.distribution("llama-index-core")
     except metadata.PackageNotFoundError:
         pytest.skip(
-            "llama-index-core (NLTK's punkt_tab data, dev dependency) is not installed; `make install`"
+            "llama-index-core (NLTK's punkt_tab data, dev dependency) is not installed; "
+            "`make install`"
         )
     root = Path(dist.locate_file("llama_index/core/_static/nltk_cache"))
     if not (root / "tokenizers" / "punkt_tab" / "english").is_dir():
@@ -128,7 +129,8 @@ def test_no_download_at_import(tmp_path):
         "socket.socket.connect = no\n"
         "nltk.data.path[:] = []\n"
         "from ifharness.verifiers import check\n"
-        "assert check('length_constraints:number_sentences', 'One. Two.', num_sentences=2, relation='at least')\n"
+        "assert check('length_constraints:number_sentences', 'One. Two.', num_sentences=2, "
+        "relation='at least')\n"
         "assert check('change_case:english_lowercase', 'all lower case english words here')\n"
         "print('ok')\n"
     )

@@ -19,8 +19,8 @@ from ifharness.verifiers import Text, nlp, punkt_fast
 from tests.support.data import read_jsonl, shared
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis (the dev extra) is not installed")
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+HealthCheck, given, settings = hypothesis.HealthCheck, hypothesis.given, hypothesis.settings
+st = pytest.importorskip("hypothesis.strategies")
 
 
 def _reference(text: str) -> list[str]:

@@ -57,7 +57,8 @@ def data(tmp_path) -> Path:
 
 @pytest.fixture
 def model_dir(tmp_path) -> Path:
-    """A folder that passes model checks (config + chat template); the fake runner needs no weights."""
+    """A folder that passes model checks (config + chat template); the fake runner needs no
+    weights."""
     d = tmp_path / "fake-model"
     d.mkdir()
     (d / "config.json").write_text(
@@ -233,7 +234,7 @@ def test_folder_lock_is_exclusive(tmp_path):
 
 
 def test_to_completions_splits_reasoning():
-    class O:  # the parts of vLLM's CompletionOutput that are read
+    class Out:  # the parts of vLLM's CompletionOutput that are read
         def __init__(self, index, text):
             self.index, self.text, self.finish_reason, self.token_ids = index, text, "stop", [1] * 7
 
@@ -245,7 +246,7 @@ def test_to_completions_splits_reasoning():
     reqs = [Request("a", [], s), Request("b", [], s)]
     got = to_completions(
         reqs,
-        [RO(O(1, "<think>t</think>B"), O(0, "A")), RO(O(0, "x"), O(1, "y"))],
+        [RO(Out(1, "<think>t</think>B"), Out(0, "A")), RO(Out(0, "x"), Out(1, "y"))],
         get_parser("think"),
     )
     assert [(c.key, c.index, c.text, c.reasoning) for c in got] == [

@@ -133,7 +133,7 @@ def _ortho(tok: str, typ: str, ortho: dict[str, int]) -> bool | None:
 # Per period-final token: (pass-1 kind, type without its period, is an initial, verdict
 # when the next token cannot change it, else None). A pure function of the token, cached.
 _SOLO: dict[str, tuple[int, str, bool, bool | None]] = {}
-_UNKNOWN = (0, "", False, None)
+_UNKNOWN: tuple[int, str, bool, bool | None] = (0, "", False, None)
 
 
 def _solo(tok: str) -> tuple[int, str, bool, bool | None]:

@@ -27,7 +27,7 @@ from ifharness.verifiers import Profile, get_profile
 from .. import reasoning, stats
 from ..errors import DataError
 from ..metrics import BaseMetric, Verdicts, base_metrics
-from ..scoring import judge
+from ..scoring import Judgement, judge
 
 DATA_ENV = "IFHARNESS_LMEVAL_DATA"
 SPLIT = "test"
@@ -150,7 +150,7 @@ def answer_of(doc: dict[str, Any], response: str) -> str:
     return reasoning.get(doc.get("reasoning_parser") or "think").split(response).answer
 
 
-def verdicts(doc: dict[str, Any], response: str) -> dict[str, Any]:
+def verdicts(doc: dict[str, Any], response: str) -> Judgement:
     return judge(
         bound_instructions(doc),
         answer_of(doc, response),

@@ -14,7 +14,7 @@ were. Otherwise they come from the logged docs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..files import read_jsonl, sha256_file
@@ -22,6 +22,9 @@ from ..loader import Task, dataset_hash, load_task
 from ..schema import Instruction, Message, Sample
 from . import TASK_PREFIX
 from .hooks import answer_of, bound_instructions
+
+if TYPE_CHECKING:
+    from ..scoring import ScoreResult
 
 NO_FILTER = "none"
 
@@ -105,14 +108,16 @@ def rescore(
     data: str | None = None,
     profile: str | None = None,
     processes: int = 1,
-):
+) -> ScoreResult:
     """Score the answers of an lm-eval samples file; returns our ``ScoreResult``."""
     from ..scoring import score
 
     logged = read_lmeval_samples(samples_path)
     docs = [d for d, _ in logged]
     name = task or docs[0].get("task")
-    if name and name.startswith(TASK_PREFIX):
+    if not name or not isinstance(name, str):
+        raise DataError(f"{samples_path}: the logged docs name no task; pass --task")
+    if name.startswith(TASK_PREFIX):
         name = name[len(TASK_PREFIX) :]
     if docs[0].get("task") and docs[0]["task"] != name:
         raise DataError(f"{samples_path} was logged for task {docs[0]['task']}, not {name}")
@@ -123,7 +128,7 @@ def rescore(
     return score(t, rows, processes=processes)
 
 
-def write_lmeval_run(out: str | Path, result: Any, samples_path: str | Path) -> None:
+def write_lmeval_run(out: str | Path, result: ScoreResult, samples_path: str | Path) -> None:
     """A normal run folder (samples, completions, verdicts, metrics, run.json), marked as
     scored from lm-eval."""
     from ..results import write_score_run

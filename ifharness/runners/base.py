@@ -27,6 +27,7 @@ from ..errors import IfharnessError
 
 if TYPE_CHECKING:
     from ..reasoning import Parser
+    from ..rundir import CompletionRow, FailureRow
 
 Key = int | str
 T = TypeVar("T")
@@ -71,8 +72,8 @@ class Completion:
     n_tokens: int = 0  # generated tokens, trace included
     raw: str | None = None  # the generated text as it came, when it differs from ``text``
 
-    def to_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
+    def to_row(self) -> CompletionRow:
+        row: CompletionRow = {
             "key": self.key,
             "sample": self.index,
             "response": self.text,
@@ -100,7 +101,7 @@ class Failure:
     status: int | None = None  # the last HTTP status, for server backends
     reason: str = "failed"
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self) -> FailureRow:
         return {
             "key": self.key,
             "error": self.error,

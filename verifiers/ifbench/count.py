@@ -40,7 +40,8 @@ _CONJUNCTIONS = frozenset({"and", "but", "for", "nor", "or", "so", "yet"})
 @constraint(
     "count:conjunctions",
     instruction="Use at least {small_n} different coordinating conjunctions in your answer.",
-    pseudo="assert len({{w for w in split(response) if lower(strip_p(w)) in FANBOYS}}) >= {small_n}",
+    pseudo="assert len({{w for w in split(response) if lower(strip_p(w)) in FANBOYS}}) "
+    ">= {small_n}",
 )
 def conjunctions(t: Text, small_n: int) -> bool:
     # The reference collects the raw tokens, so "and", "And" and "and," are three conjunctions.
@@ -193,7 +194,8 @@ _MARKS = frozenset(".,!?;:")
     "count:punctuation",
     instruction="Use every standard punctuation mark at least once (period, comma, "
     "exclamation mark, question mark, semicolon, colon), plus an interrobang (?! or ‽).",
-    pseudo="assert has_interrobang(response) and set('.,!?;:') <= set(drop_one_interrobang(response))",
+    pseudo="assert has_interrobang(response) and set('.,!?;:') <= "
+    "set(drop_one_interrobang(response))",
 )
 def punctuation(t: Text) -> bool:
     raw = t.raw

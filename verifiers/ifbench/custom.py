@@ -23,7 +23,8 @@ _MULTIPLES_OF_7 = [str(n) for n in range(14, 51, 7)]
 @constraint(
     "custom:multiples",
     instruction="Count from 10 to 50, writing down only the multiples of 7.",
-    pseudo="assert findall(r'\\d+', replace(response, ',', ', ')) == ['14', '21', '28', '35', '42', '49']",
+    pseudo="assert findall(r'\\d+', replace(response, ',', ', ')) == "
+    "['14', '21', '28', '35', '42', '49']",
 )
 def multiples(t: Text) -> bool:
     # Any other digit in the text ("Step 1") fails; words around the numbers are fine.
@@ -39,7 +40,8 @@ _OPTION_LINE = re.compile(r"^[A-Ea-e][\.|\)]\s*\w+")
     instruction="Write 4 multiple-choice questions about 20th-century art history, with 5 "
     'options each. Start each question with the label "Question", make each question longer '
     "than the one before, and give no explanation.",
-    pseudo="q = questions(response); assert starts_with('Question') and len(q) == 4 and all(options(x) == 5 for x in q) and increasing(len(text(x)) for x in q)",
+    pseudo="q = questions(response); assert starts_with('Question') and len(q) == 4 and "
+    "all(options(x) == 5 for x in q) and increasing(len(text(x)) for x in q)",
 )
 def mcq_count_length(t: Text) -> bool:
     raw = t.raw
@@ -69,7 +71,8 @@ def mcq_count_length(t: Text) -> bool:
 @constraint(
     "custom:reverse_newline",
     instruction="List the countries of Africa in reverse alphabetical order, one per line.",
-    pseudo="l = nonblank(strip_p(x) for x in lines(response)); l = l[first('Zimbabwe'):]; assert len(l) >= 52 and l == sorted(l, reverse=True)",
+    pseudo="l = nonblank(strip_p(x) for x in lines(response)); l = l[first('Zimbabwe'):]; "
+    "assert len(l) >= 52 and l == sorted(l, reverse=True)",
 )
 def reverse_newline(t: Text) -> bool:
     lines = [s for s in (line.strip(P + " ") for line in t.lines) if s]
@@ -85,7 +88,8 @@ def reverse_newline(t: Text) -> bool:
     "custom:word_reverse",
     instruction="What animal is the national symbol of the US? Answer in one sentence, with the "
     "words in reverse order.",
-    pseudo="r = join(reversed(split(delete_p(strip(lower(response)))))); assert 'bald eagle' in r and r in sentences(r)",
+    pseudo="r = join(reversed(split(delete_p(strip(lower(response)))))); "
+    "assert 'bald eagle' in r and r in sentences(r)",
 )
 def word_reverse(t: Text) -> bool:
     reversed_text = " ".join(delete_p(t.lower.strip()).split()[::-1])
@@ -108,7 +112,8 @@ def character_reverse(t: Text) -> bool:
     "custom:sentence_alphabet",
     instruction="Tell a story of 26 sentences whose first words start with A, B, C and so on "
     "through Z, in order.",
-    pseudo="s = sentences(response); assert len(s) == 26 and all(lower(split(x)[0])[0] == chr(97 + i) for i, x in enumerate(s))",
+    pseudo="s = sentences(response); assert len(s) == 26 and "
+    "all(lower(split(x)[0])[0] == chr(97 + i) for i, x in enumerate(s))",
 )
 def sentence_alphabet(t: Text) -> bool:
     sents = sentences(t)
@@ -159,7 +164,8 @@ _CAPITALS_NORTH_TO_SOUTH = (
     "custom:european_capitals_sort",
     instruction="Name the capitals of the European countries that lie north of 45 degrees "
     "latitude, without the country names, separated by commas and sorted from north to south.",
-    pseudo="c = [strip(x) for x in split(ascii_fold(response), ',') if strip(x)]; assert c == CAPITALS_NORTH_TO_SOUTH",
+    pseudo="c = [strip(x) for x in split(ascii_fold(response), ',') if strip(x)]; "
+    "assert c == CAPITALS_NORTH_TO_SOUTH",
 )
 def european_capitals_sort(t: Text) -> bool:
     items = [item for item in ascii_fold(t.raw).split(",") if item.strip()]
@@ -217,7 +223,8 @@ _QUOTED_SPECIAL = re.compile(r'".*[^\d\w\s].*"')
     instruction="Write CSV data with the columns ProductID, Category, Brand, Price and Stock, "
     "comma delimited, with 14 rows. One field must contain a special character and be enclosed "
     "in double quotes.",
-    pseudo="assert header_ok(response) and len(rows) == 15 and first_row_with_quoted_special_field_has_5_fields(rows)",
+    pseudo="assert header_ok(response) and len(rows) == 15 and "
+    "first_row_with_quoted_special_field_has_5_fields(rows)",
 )
 def csv_special_character(t: Text) -> bool:
     if not _PRODUCT_HEADER.match(t.raw.split("\n")[0].strip()):
@@ -243,7 +250,8 @@ _STUDENT_HEADER = re.compile(
     "custom:csv_quotes",
     instruction="Write tab-delimited CSV data with the columns StudentID, Subject, Grade, "
     "Semester and Score, with 3 rows, and enclose every field in double quotes.",
-    pseudo="assert header_ok(response) and len(rows) == 4 and all(len(r) == 5 and all(quoted(f) for f in r) for r in rows)",
+    pseudo="assert header_ok(response) and len(rows) == 4 and "
+    "all(len(r) == 5 and all(quoted(f) for f in r) for r in rows)",
 )
 def csv_quotes(t: Text) -> bool:
     if not _STUDENT_HEADER.match(t.raw.split("\n")[0].strip()):

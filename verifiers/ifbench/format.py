@@ -98,7 +98,8 @@ def newline(t: Text) -> bool:
 @constraint(
     "format:emoji",
     instruction="End every sentence with an emoji.",
-    pseudo="assert all(ends_with_emoji(delete_p(s)) or starts_with_emoji(next(s)) for s in sentences(response))",
+    pseudo="assert all(ends_with_emoji(delete_p(s)) or starts_with_emoji(next(s)) "
+    "for s in sentences(response))",
 )
 def emoji(t: Text) -> bool:
     sents = sentences(t)
@@ -122,7 +123,8 @@ def emoji(t: Text) -> bool:
 @constraint(
     "format:line_indent",
     instruction="Indent each line more than the line before it, like a staircase.",
-    pseudo="i = [leading_spaces(l) for l in nonblank_lines(response)]; assert all(a < b for a, b in pairs(i))",
+    pseudo="i = [leading_spaces(l) for l in nonblank_lines(response)]; "
+    "assert all(a < b for a, b in pairs(i))",
 )
 def line_indent(t: Text) -> bool:
     lines = list(t.lines)
@@ -144,7 +146,8 @@ _QUOTE_TAIL = string.digits + P.replace('"', "")
 @constraint(
     "format:quote_unquote",
     instruction="Follow every quoted phrase with an explanation that is not in quotes.",
-    pseudo="r = remove_whitespace(replace(response, '\\'\"\\'', '')); assert '\"\"' not in r and not r.strip(DIGITS_AND_P_BUT_QUOTE).endswith('\"')",
+    pseudo="r = remove_whitespace(replace(response, '\\'\"\\'', '')); "
+    "assert '\"\"' not in r and not r.strip(DIGITS_AND_P_BUT_QUOTE).endswith('\"')",
 )
 def quote_unquote(t: Text) -> bool:
     text = t.raw
@@ -176,7 +179,8 @@ def list_(t: Text, sep: str) -> bool:
 @constraint(
     "format:thesis",
     instruction="Open every section with a thesis statement in italics, marked with HTML tags.",
-    pseudo="s = response[find('<i>' or '<em>'):]; e = s.find('</i>' or '</em>'); assert strip(s[3:e]) and strip(s[e + 4:])",
+    pseudo="s = response[find('<i>' or '<em>'):]; e = s.find('</i>' or '</em>'); "
+    "assert strip(s[3:e]) and strip(s[e + 4:])",
 )
 def thesis(t: Text) -> bool:
     start = t.raw.find("<i>")
@@ -209,7 +213,8 @@ def sub_bullets(t: Text) -> bool:
     "format:no_bullets_bullets",
     instruction="Write at least two sentences ending in a period, then at least two bullet "
     "points marked with *, and nothing after the bullets.",
-    pseudo="assert sentences_before_first_bullet(response) >= 2 and bullets(response) >= 2 and only_bullets_after_first(response)",
+    pseudo="assert sentences_before_first_bullet(response) >= 2 and bullets(response) >= 2 and "
+    "only_bullets_after_first(response)",
 )
 def no_bullets_bullets(t: Text) -> bool:
     sentence_count = bullet_count = 0

@@ -10,7 +10,8 @@ from ._util import crash, english_stopwords, sentences
 @constraint(
     "ratio:stop_words",
     instruction="Stop words may make up no more than {percentage}% of the words in your answer.",
-    pseudo="w = findall(r'\\w+', response); assert w and 100 * count_stopwords(w) / len(w) <= {percentage}",
+    pseudo="w = findall(r'\\w+', response); "
+    "assert w and 100 * count_stopwords(w) / len(w) <= {percentage}",
 )
 def stop_words(t: Text, percentage: int) -> bool:
     words = t.words
@@ -35,7 +36,8 @@ def _ending_counts(t: Text) -> tuple[int, int, int]:
 @constraint(
     "ratio:sentence_type",
     instruction="Write twice as many declarative sentences as questions.",
-    pseudo="s = sentences(response); assert count(x.endswith('.') for x in s) == 2 * count(x.endswith('?') for x in s)",
+    pseudo="s = sentences(response); "
+    "assert count(x.endswith('.') for x in s) == 2 * count(x.endswith('?') for x in s)",
 )
 def sentence_type(t: Text) -> bool:
     # Only the very last character counts: a closing quote or an emoji hides the period.
@@ -46,7 +48,8 @@ def sentence_type(t: Text) -> bool:
 @constraint(
     "ratio:sentence_balance",
     instruction="Use equally many declarative, interrogative and exclamatory sentences.",
-    pseudo="s = sentences(response); assert count(ends('.')) == count(ends('?')) == count(ends('!'))",
+    pseudo="s = sentences(response); "
+    "assert count(ends('.')) == count(ends('?')) == count(ends('!'))",
 )
 def sentence_balance(t: Text) -> bool:
     declarative, interrogative, exclamatory = _ending_counts(t)
@@ -73,7 +76,9 @@ def _char_trigrams(s: str) -> set[str]:
     "ratio:overlap",
     instruction="Keep the trigram overlap between your answer and the reference text of this "
     "request at {percentage}% (plus or minus 2%).",
-    pseudo="r = trigrams(response); assert r and {percentage} - 2 <= 100 * len(r & trigrams({reference_text!r})) / len(r) <= {percentage} + 2",
+    pseudo="r = trigrams(response); assert r and "
+    "{percentage} - 2 <= 100 * len(r & trigrams({reference_text!r})) / len(r) "
+    "<= {percentage} + 2",
 )
 def overlap(t: Text, reference_text: str, percentage: int) -> bool:
     # Character trigrams of the raw strings, as sets (nltk.ngrams over a str).

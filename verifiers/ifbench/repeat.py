@@ -19,7 +19,8 @@ NonEmpty = Annotated[str, Field(min_length=1)]  # the reference refuses to build
     "repeat:repeat_change",
     instruction="Repeat the request below, changing only its first word, and do not answer it. "
     "Say nothing before the repeated request. Request: {prompt_to_repeat}",
-    pseudo="assert response != {prompt_to_repeat!r} and split(response)[1:] == split({prompt_to_repeat!r})[1:]",
+    pseudo="assert response != {prompt_to_repeat!r} and split(response)[1:] == "
+    "split({prompt_to_repeat!r})[1:]",
 )
 def repeat_change(t: Text, prompt_to_repeat: NonEmpty) -> bool:
     if t.raw == prompt_to_repeat:
@@ -34,7 +35,8 @@ _REPEAT_SIMPLE = "only output this sentence here, ignore all other requests."
 @constraint(
     "repeat:repeat_simple",
     instruction="Only output this sentence here, ignore all other requests.",
-    pseudo="assert lower(strip(response)) == 'only output this sentence here, ignore all other requests.'",
+    pseudo="assert lower(strip(response)) == "
+    "'only output this sentence here, ignore all other requests.'",
 )
 def repeat_simple(t: Text) -> bool:
     return t.stripped.lower() == _REPEAT_SIMPLE
@@ -67,7 +69,8 @@ def _draw_word_span(kwargs: dict[str, Any], rng: random.Random, profile: Profile
     "repeat:repeat_span",
     instruction="Copy the span of the text below from index {n_start} to index {n_end}, both "
     "included, and output nothing else. Text: {prompt_to_repeat}",
-    pseudo="assert lower(strip(response)) == lower(strip({prompt_to_repeat!r}[{n_start}:{n_end} + 1]))",
+    pseudo="assert lower(strip(response)) == "
+    "lower(strip({prompt_to_repeat!r}[{n_start}:{n_end} + 1]))",
     prepare=_draw_word_span,
 )
 def repeat_span(t: Text, prompt_to_repeat: NonEmpty, n_start: int, n_end: int) -> bool:

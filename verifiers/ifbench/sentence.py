@@ -33,7 +33,8 @@ def _alliteration_score(sentence: str) -> int:
     "sentence:alliteration_increment",
     instruction="Each sentence must contain a longer stretch of alliterating words than the "
     "sentence before it.",
-    pseudo="a = [alliterating_words(s) for s in sentences(response)]; assert all(x < y for x, y in pairs([-1] + a))",
+    pseudo="a = [alliterating_words(s) for s in sentences(response)]; "
+    "assert all(x < y for x, y in pairs([-1] + a))",
 )
 def alliteration_increment(t: Text) -> bool:
     previous = -1
@@ -48,7 +49,8 @@ def alliteration_increment(t: Text) -> bool:
 @constraint(
     "sentence:increment",
     instruction="Each sentence must have exactly {small_n} more words than the sentence before it.",
-    pseudo="c = [len(split(delete_p(s))) for s in sentences(response)]; assert all(b == a + {small_n} for a, b in pairs(c))",
+    pseudo="c = [len(split(delete_p(s))) for s in sentences(response)]; "
+    "assert all(b == a + {small_n} for a, b in pairs(c))",
 )
 def increment(t: Text, small_n: int) -> bool:
     sents = sentences(t)
@@ -61,7 +63,8 @@ def increment(t: Text, small_n: int) -> bool:
 @constraint(
     "sentence:keyword",
     instruction="The word {word} must appear in sentence number {N} of your answer.",
-    pseudo="s = sentences(response); assert len(s) >= {N} and search(r'\\b' + {word!r} + r'\\b', s[{N} - 1], IGNORECASE)",
+    pseudo="s = sentences(response); assert len(s) >= {N} and "
+    "search(r'\\b' + {word!r} + r'\\b', s[{N} - 1], IGNORECASE)",
 )
 def keyword(
     t: Text, word: Annotated[str, Field(min_length=1)], N: Annotated[int, Field(ge=0)]

@@ -84,7 +84,8 @@ def consonants(t: Text) -> bool:
 @constraint(
     "words:palindrome",
     instruction="Include at least ten palindromes that are single words of five or more letters.",
-    pseudo="assert count(w for w in split(lower(delete_p(response))) if w == w[::-1] and len(w) >= 5) >= 10",
+    pseudo="assert count(w for w in split(lower(delete_p(response))) "
+    "if w == w[::-1] and len(w) >= 5) >= 10",
 )
 def palindrome(t: Text) -> bool:
     # Repeats count, and so do digit strings such as 12321.
@@ -134,7 +135,8 @@ def repeats(t: Text, small_n: int) -> bool:
 @constraint(
     "words:odd_even_syllables",
     instruction="Alternate between words with an odd and an even number of syllables.",
-    pseudo="p = [syllables(w) % 2 for w in split(lower(delete_p(response)))]; assert all(a != b for a, b in pairs(p))",
+    pseudo="p = [syllables(w) % 2 for w in split(lower(delete_p(response)))]; "
+    "assert all(a != b for a, b in pairs(p))",
 )
 def odd_even_syllables(t: Text) -> bool:
     count = syllable_counter()
@@ -145,7 +147,8 @@ def odd_even_syllables(t: Text) -> bool:
 @constraint(
     "words:last_first",
     instruction="The last word of each sentence must be the first word of the next sentence.",
-    pseudo="assert all(lower(last_word(a)) == lower(first_word(b)) for a, b in pairs(sentences(response)))",
+    pseudo="assert all(lower(last_word(a)) == lower(first_word(b)) "
+    "for a, b in pairs(sentences(response)))",
 )
 def last_first(t: Text) -> bool:
     sents = sentences(t)
@@ -165,7 +168,8 @@ def last_first(t: Text) -> bool:
     "words:paragraph_last_first",
     instruction="Each paragraph must end with the word it starts with; put each paragraph on "
     "its own line.",
-    pseudo="assert all(w[0] == w[-1] for w in (split(strip_p(lower(strip(l)))) for l in lines(response)) if w)",
+    pseudo="assert all(w[0] == w[-1] "
+    "for w in (split(strip_p(lower(strip(l)))) for l in lines(response)) if w)",
 )
 def paragraph_last_first(t: Text) -> bool:
     for line in t.lines:  # every line is a paragraph
@@ -188,7 +192,8 @@ def no_consecutive(t: Text) -> bool:
 @constraint(
     "words:keywords_specific_position",
     instruction="Use the word {keyword} as word number {m} of sentence number {n}.",
-    pseudo="s = sentences(response); w = alnum_tokens(s[{n} - 1]); assert lower(w[{m} - 1]) == lower({keyword!r})",
+    pseudo="s = sentences(response); w = alnum_tokens(s[{n} - 1]); "
+    "assert lower(w[{m} - 1]) == lower({keyword!r})",
 )
 def keywords_specific_position(t: Text, keyword: str, n: PositiveInt, m: PositiveInt) -> bool:
     sents = sentences(t)
@@ -203,8 +208,10 @@ def keywords_specific_position(t: Text, keyword: str, n: PositiveInt, m: Positiv
 
 @constraint(
     "words:words_position",
-    instruction="The second word of your answer and the second-to-last word must both be {keyword}.",
-    pseudo="w = word_tokenize(response); assert lower(w[1]) == lower(w[-2 if w[-1] not in P else -3]) == lower({keyword!r})",
+    instruction="The second word of your answer and the second-to-last word must both be "
+    "{keyword}.",
+    pseudo="w = word_tokenize(response); "
+    "assert lower(w[1]) == lower(w[-2 if w[-1] not in P else -3]) == lower({keyword!r})",
 )
 def words_position(t: Text, keyword: str) -> bool:
     tokens = t.word_tokens

@@ -9,8 +9,10 @@ from ..text import Text
 
 @constraint(
     "change_case:capital_word_frequency",
-    instruction="In your response, words with all capital letters should appear {capital_relation} {capital_frequency} times.",
-    pseudo="assert count(w for w in word_tokenize(response) if w.isupper()) {op} {capital_frequency}",
+    instruction="In your response, words with all capital letters should appear {capital_relation} "
+    "{capital_frequency} times.",
+    pseudo="assert count(w for w in word_tokenize(response) if w.isupper()) {op} "
+    "{capital_frequency}",
 )
 def capital_word_frequency(t: Text, capital_frequency: int, capital_relation: Relation) -> bool:
     return holds(capital_relation, sum(1 for w in t.word_tokens if w.isupper()), capital_frequency)
@@ -28,7 +30,8 @@ def english_capital(t: Text) -> bool:
 
 @constraint(
     "change_case:english_lowercase",
-    instruction="Your entire response should be in English, and in all lowercase letters. No capital letters are allowed.",
+    instruction="Your entire response should be in English, and in all lowercase letters. No "
+    "capital letters are allowed.",
     pseudo="assert response.islower() and langdetect(response) == 'en'",
 )
 def english_lowercase(t: Text) -> bool:

@@ -12,7 +12,8 @@ from ..text import Text
 
 @constraint(
     "combination:two_responses",
-    instruction="Give two different responses. Responses and only responses should be separated by 6 asterisk symbols: ******.",
+    instruction="Give two different responses. Responses and only responses should be separated by "
+    "6 asterisk symbols: ******.",
     pseudo="parts = split('******', response); assert len(nonblank(parts)) == 2 and parts differ",
 )
 def two_responses(t: Text) -> bool:
@@ -29,7 +30,9 @@ def two_responses(t: Text) -> bool:
 
 @constraint(
     "combination:repeat_prompt",
-    instruction="First repeat the request word for word without change, then give your answer (1. do not say any words or characters before repeating the request; 2. the request you need to repeat does not include this sentence) {prompt_to_repeat}",
+    instruction="First repeat the request word for word without change, then give your answer "
+    "(1. do not say any words or characters before repeating the request; "
+    "2. the request you need to repeat does not include this sentence) {prompt_to_repeat}",
     pseudo="assert lower(strip(response)).startswith(lower(strip({prompt_to_repeat!r})))",
 )
 def repeat_prompt(t: Text, prompt_to_repeat: Annotated[str, Field(min_length=1)]) -> bool:

@@ -14,7 +14,8 @@ _PS = re.compile(r"\s*p\.\s?s\..*$", flags=re.MULTILINE)
 
 @constraint(
     "detectable_content:number_placeholders",
-    instruction="The response must contain at least {num_placeholders} placeholders represented by square brackets, such as [address].",
+    instruction="The response must contain at least {num_placeholders} placeholders represented by "
+    "square brackets, such as [address].",
     pseudo="assert len(findall(r'\\[.*?\\]', response)) >= {num_placeholders}",
 )
 def number_placeholders(t: Text, num_placeholders: int) -> bool:
@@ -23,7 +24,8 @@ def number_placeholders(t: Text, num_placeholders: int) -> bool:
 
 @constraint(
     "detectable_content:postscript",
-    instruction="At the end of your response, please explicitly add a postscript starting with {postscript_marker}",
+    instruction="At the end of your response, please explicitly add a postscript starting with "
+    "{postscript_marker}",
     pseudo="assert search(marker_pattern({postscript_marker!r}), lower(response), MULTILINE)",
 )
 def postscript(t: Text, postscript_marker: str) -> bool:

@@ -18,7 +18,9 @@ _ANSWERS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 
 @constraint(
     "detectable_format:number_bullet_lists",
-    instruction="Your answer must contain exactly {num_bullets} bullet points. Use the markdown bullet points such as:\n* This is point 1.\n* This is point 2",
+    instruction="Your answer must contain exactly {num_bullets} bullet points. Use the markdown "
+    "bullet points such as:\n"
+    "* This is point 1.\n* This is point 2",
     pseudo="assert count_lines(r'^\\s*\\*[^*]') + count_lines(r'^\\s*-') == {num_bullets}",
 )
 def number_bullet_lists(t: Text, num_bullets: int) -> bool:
@@ -27,7 +29,8 @@ def number_bullet_lists(t: Text, num_bullets: int) -> bool:
 
 @constraint(
     "detectable_format:constrained_response",
-    instruction="Answer with one of the following options: ('My answer is yes.', 'My answer is no.', 'My answer is maybe.')",
+    instruction="Answer with one of the following options: "
+    "('My answer is yes.', 'My answer is no.', 'My answer is maybe.')",
     pseudo="assert any(option in strip(response) for option in OPTIONS)",
 )
 def constrained_response(t: Text) -> bool:
@@ -36,8 +39,10 @@ def constrained_response(t: Text) -> bool:
 
 @constraint(
     "detectable_format:number_highlighted_sections",
-    instruction="Highlight at least {num_highlights} sections in your answer with markdown, i.e. *highlighted section*.",
-    pseudo="assert count(nonblank(findall(r'\\*[^\\n*]*\\*')) + nonblank(findall(r'\\*\\*[^\\n*]*\\*\\*'))) >= {num_highlights}",
+    instruction="Highlight at least {num_highlights} sections in your answer with markdown, i.e. "
+    "*highlighted section*.",
+    pseudo="assert count(nonblank(findall(r'\\*[^\\n*]*\\*')) + "
+    "nonblank(findall(r'\\*\\*[^\\n*]*\\*\\*'))) >= {num_highlights}",
 )
 def number_highlighted_sections(t: Text, num_highlights: int) -> bool:
     count = sum(1 for h in _HIGHLIGHT.findall(t.raw) if h.strip("*").strip())
@@ -47,8 +52,12 @@ def number_highlighted_sections(t: Text, num_highlights: int) -> bool:
 
 @constraint(
     "detectable_format:multiple_sections",
-    instruction="Your response must have {num_sections} sections. Mark the beginning of each section with {section_spliter} X, such as:\n{section_spliter} 1\n[content of section 1]\n{section_spliter} 2\n[content of section 2]",
-    pseudo="assert len(split(r'\\s?' + {section_spliter!r} + r'\\s?\\d+\\s?', response)) - 1 >= {num_sections}",
+    instruction="Your response must have {num_sections} sections. Mark the beginning of each "
+    "section with {section_spliter} X, such as:\n"
+    "{section_spliter} 1\n[content of section 1]\n"
+    "{section_spliter} 2\n[content of section 2]",
+    pseudo="assert len(split(r'\\s?' + {section_spliter!r} + r'\\s?\\d+\\s?', response)) - 1 >= "
+    "{num_sections}",
 )
 def multiple_sections(t: Text, section_spliter: str, num_sections: int) -> bool:
     # The splitter is a raw, case-sensitive pattern; more sections than asked still pass.
@@ -58,7 +67,8 @@ def multiple_sections(t: Text, section_spliter: str, num_sections: int) -> bool:
 
 @constraint(
     "detectable_format:json_format",
-    instruction="Entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
+    instruction="Entire output should be wrapped in JSON format. "
+    "You can use markdown ticks such as ```.",
     pseudo="assert json_parses(unfence(strip(response)))",
 )
 def json_format(t: Text) -> bool:
@@ -79,8 +89,10 @@ def json_format(t: Text) -> bool:
 
 @constraint(
     "detectable_format:title",
-    instruction="Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
-    pseudo="assert any(strip(t.lstrip('<').rstrip('>')) for t in findall(r'<<[^\\n]+>>', response))",
+    instruction="Your answer must contain a title, wrapped in double angular brackets, such as "
+    "<<poem of joy>>.",
+    pseudo="assert any(strip(t.lstrip('<').rstrip('>')) "
+    "for t in findall(r'<<[^\\n]+>>', response))",
 )
 def title(t: Text) -> bool:
     return any(m.lstrip("<").rstrip(">").strip() for m in _TITLE.findall(t.raw))

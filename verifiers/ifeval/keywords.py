@@ -36,7 +36,8 @@ def frequency(t: Text, keyword: str, frequency: int, relation: Relation) -> bool
 @constraint(
     "keywords:forbidden_words",
     instruction="Do not include keywords {forbidden_words} in the response.",
-    pseudo="assert not any(search(r'\\b' + w + r'\\b', response, IGNORECASE) for w in {forbidden_words})",
+    pseudo="assert not any(search(r'\\b' + w + r'\\b', response, IGNORECASE) for w in "
+    "{forbidden_words})",
 )
 def forbidden_words(t: Text, forbidden_words: list[str]) -> bool:
     return not any(
@@ -65,7 +66,8 @@ def _choose_letter(kwargs: dict[str, Any], rng: random.Random, profile: Profile)
 
 @constraint(
     "keywords:letter_frequency",
-    instruction="In your response, the letter {letter} should appear {let_relation} {let_frequency} times.",
+    instruction="In your response, the letter {letter} should appear {let_relation} "
+    "{let_frequency} times.",
     pseudo="assert lower(response).count({letter!r}) {op} {let_frequency}",
     prepare=_choose_letter,
 )

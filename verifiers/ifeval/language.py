@@ -8,7 +8,8 @@ from ..text import Text
 
 @constraint(
     "language:response_language",
-    instruction="Your ENTIRE response should be in {language} language, no other language is allowed.",
+    instruction="Your ENTIRE response should be in {language} language, no other language is "
+    "allowed.",
     pseudo="assert langdetect(response) == {language!r}",
 )
 def response_language(t: Text, language: str) -> bool:

@@ -26,7 +26,8 @@ def number_sentences(t: Text, num_sentences: int, relation: Relation) -> bool:
 
 @constraint(
     "length_constraints:number_paragraphs",
-    instruction="There should be {num_paragraphs} paragraphs. Paragraphs are separated with the markdown divider: ***",
+    instruction="There should be {num_paragraphs} paragraphs. Paragraphs are separated with the "
+    "markdown divider: ***",
     pseudo="assert len(split(r'\\s?\\*\\*\\*\\s?', response)) == {num_paragraphs}",
 )
 def number_paragraphs(t: Text, num_paragraphs: int) -> bool:
@@ -61,13 +62,18 @@ def _choose_paragraph(kwargs: dict[str, Any], rng: random.Random, _: Profile) ->
 
 @constraint(
     "length_constraints:nth_paragraph_first_word",
-    instruction="There should be {num_paragraphs} paragraphs. Paragraphs and only paragraphs are separated with each other by two new lines as if it was '\\n\\n' in python. Paragraph {nth_paragraph} must start with word {first_word}.",
-    pseudo="p = split('\\n\\n', response); assert count_nonblank(p) == {num_paragraphs} and first_word(p[{nth_paragraph} - 1]) == {first_word!r}",
+    instruction="There should be {num_paragraphs} paragraphs. Paragraphs and only paragraphs are "
+    "separated with each other by two new lines as if it was '\\n\\n' in python. "
+    "Paragraph {nth_paragraph} must start with word {first_word}.",
+    pseudo="p = split('\\n\\n', response); assert count_nonblank(p) == {num_paragraphs} and "
+    "first_word(p[{nth_paragraph} - 1]) == {first_word!r}",
     prepare=_choose_paragraph,
 )
 def nth_paragraph_first_word(
     t: Text, num_paragraphs: int, first_word: str, nth_paragraph: int | None = None
 ) -> bool:
+    if nth_paragraph is None:  # _choose_paragraph sets it when the kwargs are bound
+        raise TypeError("nth_paragraph is unset: bind the kwargs first (Constraint.bind)")
     pieces = t.raw.split("\n\n")
     count = sum(1 for p in pieces if p.strip())
     if nth_paragraph > count:  # the index goes into the raw split, blank pieces included

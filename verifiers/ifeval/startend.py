@@ -8,7 +8,8 @@ from ..text import Text
 
 @constraint(
     "startend:end_checker",
-    instruction="Finish your response with this exact phrase {end_phrase}. No other words should follow this phrase.",
+    instruction="Finish your response with this exact phrase {end_phrase}. No other words should "
+    "follow this phrase.",
     pseudo="assert lower(strip(response).strip('\"')).endswith(lower({end_phrase!r}))",
 )
 def end_checker(t: Text, end_phrase: str) -> bool:
