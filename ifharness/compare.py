@@ -12,18 +12,67 @@ in one-sample runs (the exact test for paired pass/fail), the paired bootstrap's
 Per constraint: accuracy on the paired instructions, the delta, exact McNemar on discordant
 instructions and Benjamini-Hochberg q-values across constraints. The per-constraint table is
 exploratory: it is never gated.
+
+Which test produced each p is named (``test``: ``mcnemar_exact`` or ``paired_bootstrap``). A
+bootstrap p cannot go below ``2/(B+1)`` with ``B`` resamples; at that floor it is printed as
+``<bound`` (JSON: ``p_is_bound``, ``p_resolution``). The exact McNemar p is exact.
+
+Flips (``flips``): for each prompt-level metric, the paired rows (prompts, in one-sample runs)
+that only A passed and that only B passed, the discordant pairs McNemar counts.
+
+Equivalence (``margin``, ``--equivalence-margin``): two one-sided tests (TOST) on the paired
+bootstrap of the delta (``stats.one_sided_bootstrap``), for every metric:
+``p_lower`` tests H0 ``delta <= -m`` (non-inferiority: B is no worse than A by more than m),
+``p_upper`` tests H0 ``delta >= +m``; equivalence is shown at ``alpha`` when both are below it.
+The bootstrap is used for every metric, prompt-level ones too: the exact McNemar test has no
+form for a non-zero margin.
+
+Either run may be an lm-eval ``--log_samples`` file of an ``ifharness_*`` task instead of a
+run folder (:func:`load_input`): it is re-scored in memory, nothing is written.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import stats
 from .errors import DataError
-from .metrics import BaseMetric, Mode, get_metric, metric_names
-from .rundir import RunData, VerdictRow, row_id
+from .metrics import BaseMetric, Mode, base_metrics, get_metric, metric_names
+from .rundir import RunData, RunFolder, RunInfo, VerdictRow, load_run, row_id
+
+
+def load_input(path: str | Path) -> RunData:
+    """A run folder, or an lm-eval ``--log_samples`` JSONL file of an ``ifharness_*`` task.
+
+    A file is re-scored in memory (``lmeval.rescore.rescore``, the path ``score --from-lmeval``
+    takes) and wrapped as the :class:`RunData` a run folder would give: the same verdicts, the
+    same ``run.json`` fields (``source: "lm-eval"``), the answers as completions. Nothing is
+    written; the run is named by the file. Not an ifharness samples file: ``DataError``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return load_run(p)
+    from .files import sha256_file
+    from .lmeval import TASK_PREFIX
+    from .lmeval.rescore import rescore
+    from .results import completion_rows, task_record
+
+    result = rescore(p)
+    info = RunInfo(
+        kind="score",
+        **task_record(result.task),
+        source="lm-eval",
+        lmeval={
+            "samples": {"path": str(p), "sha256": sha256_file(p)},
+            "task": f"{TASK_PREFIX}{result.task.name}",
+        },
+    )
+    completions = {row_id(r): r for r in completion_rows(result.task, result.joined)}
+    return RunData(RunFolder(p), info, result.verdicts, result.metrics, completions)
 
 
 def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow], dict[str, Any]]:
@@ -133,26 +182,35 @@ def compare_runs(
     n_resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
     alpha: float = 0.05,
+    margin: float | None = None,
 ) -> dict[str, Any]:
     """Everything ``compare`` prints and ``gate`` decides on, as one JSON-able dict
-    (``metrics``: names from the metric table, default all)."""
+    (``metrics``: names from the metric table, default all; ``margin``: the equivalence
+    margin, a fraction, for the TOST columns)."""
     metrics = metric_names() if metrics is None else metrics
     for m in metrics:
         stats.check_metric(m)
+    if margin is not None and not 0 <= margin < 1:
+        raise ValueError(f"--equivalence-margin {margin}: give a fraction in [0, 1)")
     rows_a, rows_b, info = pair_rows(a, b)
     ta, tb = stats.build_table(rows_a), stats.build_table(rows_b)
     level = 1 - alpha
-    boot = stats.paired_bootstrap(ta, tb, metrics, n_resamples, seed, level)
+    boot = stats.paired_bootstrap(ta, tb, metrics, n_resamples, seed, level, margin)
     result_metrics = {}
     for m in metrics:
         row = dict(boot[m])
         row["p_bootstrap"] = row.pop("p")
         row["test"], row["p"] = "paired_bootstrap", row["p_bootstrap"]
+        row.setdefault("p_is_bound", False)
+        row.setdefault("p_resolution", None)
         entry = get_metric(m)
         if isinstance(entry, BaseMetric) and entry.bernoulli:
             row["mcnemar"] = mcnemar(entry, rows_a, rows_b)
             if info["samples_per_prompt"] == 1:
                 row["test"], row["p"] = "mcnemar_exact", row["mcnemar"]["p"]
+                row["p_is_bound"], row["p_resolution"] = False, None
+        if margin is not None:
+            row["tost"] = tost_verdict(row.get("tost"), margin, alpha)
         result_metrics[m] = row
     return {
         "a": describe(a),
@@ -169,9 +227,39 @@ def compare_runs(
             "seed": seed,
         },
         "metrics": result_metrics,
+        "flips": flips(rows_a, rows_b),
+        "equivalence": None
+        if margin is None
+        else {
+            "margin": margin,
+            "alpha": alpha,
+            "method": "TOST on the paired percentile bootstrap of delta: p_lower = "
+            "(#{d <= -m} + 1)/(B + 1), p_upper = (#{d >= m} + 1)/(B + 1)",
+        },
         "constraint_mode": mode,
         "constraints": constraint_deltas(rows_a, rows_b, mode),
     }
+
+
+def tost_verdict(t: dict[str, Any] | None, margin: float, alpha: float) -> dict[str, Any]:
+    """The one-sided p-values of ``stats.one_sided_bootstrap`` (or none, with fewer than two
+    prompts) plus what they show at ``alpha``: ``noninferior`` (``p_lower < alpha``) and
+    ``equivalent`` (both below alpha)."""
+    t = dict(t or {"margin": margin, "p_lower": None, "p_upper": None, "p_tost": None})
+    lo, hi = t.get("p_lower"), t.get("p_upper")
+    t["noninferior"] = lo is not None and lo < alpha
+    t["equivalent"] = lo is not None and hi is not None and max(lo, hi) < alpha
+    return t
+
+
+def flips(rows_a: Sequence[VerdictRow], rows_b: Sequence[VerdictRow]) -> dict[str, Any]:
+    """Per prompt-level (Bernoulli) metric: rows passed only by A, only by B, rows compared."""
+    out = {}
+    for entry in base_metrics():
+        if entry.bernoulli:
+            m = mcnemar(entry, rows_a, rows_b)
+            out[entry.name] = {"a_only": m["a_only"], "b_only": m["b_only"], "pairs": m["pairs"]}
+    return out
 
 
 def describe(run: RunData) -> dict[str, Any]:
@@ -197,10 +285,47 @@ def interval(ci: Sequence[float] | None) -> str:
     return "n/a" if not ci else f"[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
 
 
-def pvalue(p: float | None) -> str:
+def pvalue(p: float | None, bound: bool = False) -> str:
+    """``0.0312``; ``<0.0001`` for a tiny exact p; ``<0.002`` for a bootstrap p at its
+    resolution floor (``bound``: the value itself, ``2/(B+1)`` or ``1/(B+1)``, rounded *up* to
+    two significant digits, so the printed bound is never below the true one)."""
     if p is None:
         return "n/a"
+    if bound:
+        e = math.floor(math.log10(p)) - 1
+        return f"<{math.ceil(p / 10.0**e - 1e-9) * 10.0**e:.{max(0, -e)}f}".rstrip("0").rstrip(".")
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def p_text(row: dict[str, Any]) -> str:
+    """A result row's ``p`` as printed, honouring ``p_is_bound``."""
+    return pvalue(row.get("p"), bool(row.get("p_is_bound")))
+
+
+def tost_cells(t: dict[str, Any] | None) -> list[str]:
+    """``p(Δ ≤ −m)``, ``p(Δ ≥ +m)`` and the verdict, as printed."""
+    if not t:
+        return ["n/a", "n/a", "n/a"]
+    verdict = (
+        "equivalent"
+        if t.get("equivalent")
+        else ("non-inferior" if t.get("noninferior") else "not shown")
+    )
+    return [
+        pvalue(t.get("p_lower"), bool(t.get("p_lower_is_bound"))),
+        pvalue(t.get("p_upper"), bool(t.get("p_upper_is_bound"))),
+        verdict,
+    ]
+
+
+def flip_lines(result: dict[str, Any], a: str = "A", b: str = "B") -> list[str]:
+    """One line per prompt-level metric: how many paired rows only A / only B passed."""
+    unit = "prompts" if result["paired"].get("samples_per_prompt", 1) == 1 else "rows"
+    return [
+        f"{name}: {f['a_only']} {unit} passed only by {a}, {f['b_only']} only by {b} "
+        f"(of {f['pairs']} paired)"
+        for name, f in (result.get("flips") or {}).items()
+    ]
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -217,6 +342,7 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def metrics_rows(result: dict[str, Any]) -> list[list[str]]:
     rows = []
+    tost = result.get("equivalence") is not None
     for name, r in result["metrics"].items():
         rows.append(
             [
@@ -225,14 +351,33 @@ def metrics_rows(result: dict[str, Any]) -> list[list[str]]:
                 pct(r["b"]),
                 pct(r["delta"], True),
                 interval(r["ci"]),
-                pvalue(r["p"]),
+                p_text(r),
                 r["test"],
+                *(tost_cells(r.get("tost")) if tost else []),
             ]
         )
     return rows
 
 
 METRIC_HEADER = ("metric", "A %", "B %", "Δ pt", "CI (pt)", "p", "test")
+TOST_HEADER = ("p (Δ ≤ −m)", "p (Δ ≥ +m)", "TOST")
+
+
+def metric_header(result: dict[str, Any]) -> tuple[str, ...]:
+    return METRIC_HEADER + (TOST_HEADER if result.get("equivalence") is not None else ())
+
+
+def equivalence_line(result: dict[str, Any]) -> str | None:
+    eq = result.get("equivalence")
+    if eq is None:
+        return None
+    return (
+        f"TOST with margin m = {100 * eq['margin']:.2f} pt at alpha {eq['alpha']}: one-sided "
+        "paired-bootstrap p-values; non-inferior when p (Δ ≤ −m) < alpha, equivalent when "
+        "both are."
+    )
+
+
 CONSTRAINT_HEADER = ("constraint", "n", "A %", "B %", "Δ pt", "A only", "B only", "p", "q (BH)")
 
 
@@ -254,6 +399,12 @@ def constraint_rows(result: dict[str, Any], limit: int | None = None) -> list[li
     ]
 
 
+def _summary_lines(result: dict[str, Any]) -> list[str]:
+    lines = [f"flips, {x}" for x in flip_lines(result)]
+    eq = equivalence_line(result)
+    return lines + ([eq] if eq else [])
+
+
 def to_markdown(result: dict[str, Any], limit: int | None = 15) -> str:
     p = result["paired"]
     level = round(100 * result["interval"]["level"])
@@ -265,7 +416,9 @@ def to_markdown(result: dict[str, Any], limit: int | None = 15) -> str:
             f"{level}% paired bootstrap intervals."
         ),
         "",
-        md_table(METRIC_HEADER, metrics_rows(result)),
+        md_table(metric_header(result), metrics_rows(result)),
+        "",
+        *[f"{line}  " for line in _summary_lines(result)],
         "",
         (
             f"<details><summary>Per-constraint deltas ({result['constraint_mode']}, exploratory; "
@@ -303,7 +456,8 @@ def to_text(result: dict[str, Any]) -> str:
         ),
         "",
     ]
-    lines += table(METRIC_HEADER, metrics_rows(result))
+    lines += table(metric_header(result), metrics_rows(result))
+    lines += ["", *_summary_lines(result)]
     lines += ["", f"per constraint ({result['constraint_mode']}; exploratory, BH-adjusted q):"]
     lines += table(CONSTRAINT_HEADER, constraint_rows(result))
     lines += [f"note: {n}" for n in result["notes"]]

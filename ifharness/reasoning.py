@@ -11,9 +11,14 @@ Offline ``LLM.chat`` applies no reasoning parser, so the split happens here, on 
   several times (``</think> … </think>``), and everything before the last close is trace;
 * the opening tag may be missing: chat templates that open the block in the prompt
   (DeepSeek-R1's ``<think>\\n``) make the model's text start inside it;
-* a text that opened a block and never closed it was cut off while thinking: all of it is
-  trace and the answer is empty, which scores as not followed (and ``finish_reason`` says
-  ``length``), rather than letting a half thought be judged as an answer.
+* a text that opened a block and never closed it was cut off while thinking. What is scored
+  then is a named policy (``UNTERMINATED_POLICIES``, applied in :func:`apply_unterminated`
+  for every parser, recorded in run.json ``reasoning_parser.unterminated`` and counted in
+  ``generation.unterminated_reasoning``): ``empty`` (the default) keeps all of it as trace
+  and scores an empty answer, i.e. not followed (``finish_reason`` usually says ``length``),
+  rather than letting a half thought be judged as an answer; ``raw`` scores the whole text
+  as generated, as open-instruct's ``remove_thinking_section`` does when no ``</think>``
+  comes (``shared/specs/ifevalg.md`` §7).
 
 A parser is plain data (picklable, so data-parallel workers receive it). ``register`` adds
 one; ``FAMILIES`` maps model names to parsers, first match wins; ``for_model`` picks one.
@@ -23,15 +28,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .errors import IfharnessError
+
+#: What is scored when a reasoning block opened and never closed (name -> description).
+UNTERMINATED_POLICIES: dict[str, str] = {
+    "empty": "a trace that never closes is all trace: the answer is empty and scores as not "
+    "followed (default)",
+    "raw": "a trace that never closes is not split off: the whole text as generated is scored",
+}
+DEFAULT_UNTERMINATED = "empty"
 
 
 @dataclass(frozen=True)
 class Split:
     reasoning: str | None  # None: the text held no trace
     answer: str
+    # the text opened a reasoning block and never closed it (cut off while thinking)
+    unterminated: bool = field(default=False, compare=False)
+
+
+def check_unterminated_policy(policy: str) -> str:
+    if policy not in UNTERMINATED_POLICIES:
+        raise IfharnessError(
+            f"unknown policy {policy!r} for reasoning that never closes: choose one of "
+            f"{', '.join(UNTERMINATED_POLICIES)}"
+        )
+    return policy
+
+
+def apply_unterminated(split: Split, text: str, policy: str) -> Split:
+    """The one place the unterminated-trace policy is applied (see the module docstring)."""
+    if not split.unterminated or policy == "empty":
+        return split
+    return Split(None, text, unterminated=True)
 
 
 @dataclass(frozen=True)
@@ -45,8 +76,12 @@ class TagParser:
     # tag is all trace (cut off), not all answer.
     opens_in_prompt: bool = False
     description: str = ""
+    unterminated: str = DEFAULT_UNTERMINATED  # UNTERMINATED_POLICIES
 
     def split(self, text: str) -> Split:
+        return apply_unterminated(self._split(text), text, self.unterminated)
+
+    def _split(self, text: str) -> Split:
         if not self.end_tags:
             return Split(None, text)
         end_at, end_len = -1, 0
@@ -61,9 +96,9 @@ class TagParser:
         head = text.lstrip()
         for tag in self.start_tags:
             if head.startswith(tag):  # opened, never closed: cut off while thinking
-                return Split(head[len(tag) :].strip(), "")
+                return Split(head[len(tag) :].strip(), "", unterminated=True)
         if self.opens_in_prompt:
-            return Split(text.strip(), "")
+            return Split(text.strip(), "", unterminated=True)
         return Split(None, text)
 
     def _strip_start(self, head: str) -> str:
@@ -84,6 +119,7 @@ class ChannelParser:
 
     name: str = "harmony"
     description: str = "gpt-oss harmony channels (analysis → final)"
+    unterminated: str = DEFAULT_UNTERMINATED  # UNTERMINATED_POLICIES
 
     _FINAL = re.compile(r"<\|channel\|>final<\|message\|>")
     _BARE_FINAL = re.compile(r"assistantfinal")
@@ -93,6 +129,9 @@ class ChannelParser:
     _TAIL = re.compile(r"(?:<\|end\|>|<\|return\|>)\s*$")
 
     def split(self, text: str) -> Split:
+        return apply_unterminated(self._split(text), text, self.unterminated)
+
+    def _split(self, text: str) -> Split:
         marks = list(self._FINAL.finditer(text))
         if not marks and self._ANALYSIS.match(text):
             marks = list(self._BARE_FINAL.finditer(text))
@@ -102,7 +141,7 @@ class ChannelParser:
             trace = re.sub(r"(?:<\|end\|>)?(?:<\|start\|>assistant)?(?:<\|channel\|>)?$", "", trace)
             return Split(trace.strip(), self._TAIL.sub("", text[last.end() :]))
         if self._ANALYSIS.match(text):
-            return Split(self._ANALYSIS.sub("", text, count=1).strip(), "")
+            return Split(self._ANALYSIS.sub("", text, count=1).strip(), "", unterminated=True)
         return Split(None, text)
 
 
@@ -201,3 +240,16 @@ def for_model(model: str, choice: str = "auto") -> Parser:
 
 def split_all(parser: Parser, texts: Iterable[str]) -> list[Split]:
     return [parser.split(t) for t in texts]
+
+
+def with_unterminated(parser: Parser, policy: str) -> Parser:
+    """``parser`` applying ``policy`` to traces that never close (same name: the policy is
+    recorded beside it in run.json)."""
+    check_unterminated_policy(policy)
+    return parser if parser.unterminated == policy else replace(parser, unterminated=policy)
+
+
+def is_unterminated(parser: Parser, text: str) -> bool:
+    """Whether ``parser`` finds a reasoning block in ``text`` that never closes (whatever
+    the policy then does with it): what ``generation.unterminated_reasoning`` counts."""
+    return parser.split(text).unterminated

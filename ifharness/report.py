@@ -168,6 +168,48 @@ def _group_table(groups: dict[str, Any]) -> str:
     )
 
 
+def _preset_rows(run: RunData) -> list[tuple[str, Any]]:
+    """The ``--preset`` of run.json: name and version, its source, what flags overrode."""
+    p = run.info.preset
+    if not p:
+        return [("preset", "none")]
+    overridden = p.get("overridden") or {}
+    return [
+        ("preset", f"{run.info.preset_label} ({p.get('benchmark', '')})"),
+        ("preset source", p.get("source")),
+        ("preset settings", json.dumps(p.get("settings") or {}, sort_keys=True)),
+        (
+            "preset overridden by flags",
+            json.dumps(overridden, sort_keys=True) if overridden else "nothing",
+        ),
+    ]
+
+
+def _reasoning_rows(run: RunData) -> list[tuple[str, Any]]:
+    """The reasoning parser, its policy for traces that never close, and how many did."""
+    parser = run.info.reasoning_parser
+    gen = run.info.generation or {}
+    rows: list[tuple[str, Any]] = []
+    if parser:
+        rows.append(("reasoning parser", f"{parser.get('name')} (choice {parser.get('choice')})"))
+    if "unterminated_reasoning" in gen:
+        rows.append(
+            (
+                "reasoning never closed",
+                f"{gen['unterminated_reasoning']} answer(s); policy "
+                f"{gen.get('unterminated_policy')}: "
+                + (
+                    "scored as an empty answer"
+                    if gen.get("unterminated_policy") == "empty"
+                    else "the raw text is scored"
+                ),
+            )
+        )
+    if gen.get("missing_answers"):
+        rows.append(("missing answers", f"{gen['missing_answers']} (scored as not followed)"))
+    return rows
+
+
 def build_report(run: RunData) -> str:
     notes: list[str] = []
     samples = _samples(run, notes)
@@ -184,6 +226,8 @@ def build_report(run: RunData) -> str:
         ("model", run.model),
         ("sampling", json.dumps(run.sampling, sort_keys=True) if run.sampling else None),
         ("chat template hash", run.chat_template_hash),
+        *_preset_rows(run),
+        *_reasoning_rows(run),
         ("versions", ", ".join(f"{k} {v}" for k, v in run.info.versions.items())),
     ]
     ci = metrics.get("ci") or {}
@@ -211,7 +255,7 @@ def build_report(run: RunData) -> str:
             ("strict", [(g["strict_acc"], g.get("strict_ci"), g["n"]) for g in fam.values()]),
             ("loose", [(g["loose_acc"], g.get("loose_ci"), g["n"]) for g in fam.values()]),
         ],
-        "accuracy per family (%), 95% bootstrap intervals",
+        "accuracy per family (%), 95% Wilson intervals",
     )
     options = "".join(
         f'<option value="{esc(c)}">{esc(c)}</option>' for c in metrics["per_constraint"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ifharness.verifiers import nlp
 
+from .errors import DataError
 from .files import sha256_file
 from .rundir import CompletionRow, FileRef, ProfileInfo, RunFolder, RunInfo, SampleRow
 
@@ -97,6 +99,26 @@ def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
                 }
             )
     return rows
+
+
+def missing_warning(keys: Sequence[Any], what: str) -> str:
+    """The one wording of "answers are missing" (``score`` and a replayed ``run``): ``what``
+    says where they were looked for, e.g. ``no answer in FILE``."""
+    shown = ", ".join(map(str, keys[:10])) + (" …" if len(keys) > 10 else "")
+    return f"{len(keys)} prompt(s) have {what} and are scored as not followed: keys {shown}"
+
+
+def record_preset(out: str | Path, preset: dict[str, Any], metric: str | None) -> RunInfo:
+    """Add ``--preset``'s record (and its headline metric) to a scored folder's run.json."""
+    folder = RunFolder(out)
+    info = folder.read_run()
+    if info is None:  # written just before: a bug of ours
+        raise DataError(f"{folder.file('run.json')} is missing")
+    info.preset = preset
+    if metric is not None:
+        info.metric = metric
+    folder.write_run(info)
+    return info
 
 
 def write_score_run(

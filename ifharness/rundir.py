@@ -185,6 +185,9 @@ class RunInfo(BaseModel):
     finished: str | None = None
     sessions: list[dict[str, Any]] = Field(default_factory=list)
     generation: dict[str, Any] | None = None
+    # ``--preset``: name, version, source, its settings, what flags overrode, what applied
+    # (``presets.Preset.record``); None when no preset was used
+    preset: dict[str, Any] | None = None
 
     @property
     def model_name(self) -> str | None:
@@ -195,6 +198,12 @@ class RunInfo(BaseModel):
     @property
     def profile_name(self) -> str:
         return self.profile.name
+
+    @property
+    def preset_label(self) -> str | None:
+        """``name@vN`` of the preset the run used, None without one."""
+        p = self.preset or {}
+        return f"{p['name']}@v{p.get('version', '?')}" if p.get("name") else None
 
 
 class MetricsFile(BaseModel):

@@ -147,9 +147,11 @@ def summarize(
 
     With several samples per prompt every count is over rows, each accuracy is the mean over
     samples, standard errors are clustered by prompt, ``n_prompts`` counts distinct prompts
-    and ``samples`` holds per-sample-index metrics and their variance. ``ci`` and the
-    per-constraint/per-family ``*_ci`` are seeded percentile-bootstrap intervals resampling
-    prompts (``n_resamples=0`` leaves them out).
+    and ``samples`` holds per-sample-index metrics and their variance. The
+    per-constraint/per-family ``*_ci`` are Wilson score intervals on the counts
+    (``stats.group_intervals``; ``ci["per_constraint_method"]`` says so) and ``ci`` holds
+    seeded percentile-bootstrap intervals resampling prompts (``n_resamples=0`` leaves
+    both out).
     """
     table = stats.build_table(rows)
     metrics = _base_metrics(table, one_row_per_prompt=len(table.keys) == len(rows))
@@ -235,6 +237,7 @@ def _add_intervals(
         "n_resamples": n_resamples,
         "seed": seed,
         **cis["metrics"],
+        "per_constraint_method": stats.GROUP_INTERVAL_METHOD,
     }
     for kind, key in (("constraint", "per_constraint"), ("family", "per_family")):
         for gid, entry in metrics[key].items():

@@ -16,8 +16,20 @@ Why these choices (Miller 2024, "Adding Error Bars to Evals"):
 
 Bootstrap: percentile intervals from multinomial prompt weights drawn with
 ``numpy.random.default_rng(seed)``; the same seed gives the same interval, in any process.
-A resample in which a ratio's denominator is zero (a rare constraint drawn zero times) is
-left out of that ratio's percentiles.
+A resample in which a ratio's denominator is zero is left out of that ratio's percentiles.
+With ``B`` usable resamples a bootstrap p-value cannot resolve below ``2/(B+1)`` (two-sided)
+or ``1/(B+1)`` (one-sided); results carry that resolution and whether ``p`` sits at it
+(``p_is_bound``), and reports print such a p as ``<bound``.
+
+Per-constraint and per-family accuracies get *Wilson score* intervals (:func:`wilson_interval`)
+on their counts, not bootstrap percentiles: many constraints occur only a handful of times, and
+a percentile bootstrap of one prompt is the degenerate ``[0, 0]`` or ``[1, 1]``. Where a prompt
+holds several trials of one group (several samples per prompt, or two constraints of one family
+in a prompt) the count is shrunk to its effective size by the Kish design effect
+(:func:`design_effect`), so clustering widens the interval and never narrows it.
+
+Equivalence and non-inferiority (:func:`one_sided_bootstrap`): two one-sided tests (TOST) of the
+paired bootstrap distribution of ``delta = b - a`` against a margin ``m``.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -99,6 +112,71 @@ def stderr_of(
     if method == "binomial" and one_row_per_prompt:
         return stderr_mean(int(sum(y for y, _ in clusters)), int(sum(m for _, m in clusters)))
     return stderr_clustered(clusters)
+
+
+# ---------------------------------------------------------------- proportions of few trials
+
+GROUP_INTERVAL_METHOD = (
+    "wilson score interval on the counts; with several trials of one group in a prompt, "
+    "n is divided by the Kish design effect"
+)
+
+
+def wilson_interval(successes: float, n: float, level: float = 0.95) -> list[float] | None:
+    """Wilson score interval for a proportion ``successes / n``; ``None`` when ``n == 0``.
+
+    With ``p = successes / n`` and ``z`` the ``(1 + level) / 2`` normal quantile::
+
+        centre = (p + z^2 / (2n)) / (1 + z^2 / n)
+        half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / (4 n^2))
+
+    It stays inside [0, 1] and is not degenerate at p = 0 or 1: 1 of 1 passed gives
+    [0.2065, 1] at 95%. ``n`` may be fractional (an effective sample size).
+    """
+    if n <= 0:
+        return None
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)
+    hi = 1.0 if successes >= n else min(1.0, centre + half)
+    return [lo, hi]
+
+
+def design_effect(successes: np.ndarray, trials: np.ndarray) -> float:
+    """Kish design effect of a ratio of sums over prompt clusters, at least 1.
+
+    ``deff = sum_i (y_i - p m_i)^2 / (n p (1 - p))`` with ``y_i``/``m_i`` successes/trials of
+    prompt ``i``, ``n = sum m_i`` and ``p = sum y_i / n``: the clustered variance of ``p`` over
+    the binomial one (without small-sample corrections, so it is exactly 1 when every prompt
+    holds at most one trial). 1 when ``p`` is 0 or 1 (no variance to compare).
+    """
+    n = float(trials.sum())
+    if n == 0 or float(trials.max()) <= 1:
+        return 1.0
+    p = float(successes.sum()) / n
+    if p <= 0 or p >= 1:
+        return 1.0
+    deff = float(((successes - p * trials) ** 2).sum()) / (n * p * (1 - p))
+    return max(1.0, deff)
+
+
+def group_intervals(table: Table, level: float = 0.95) -> dict[str, dict[str, dict[str, Any]]]:
+    """Wilson intervals (design-effect adjusted) per constraint and per family, per mode:
+    ``{"constraint": {id: {mode: [lo, hi] | None}}, "family": {...}}``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {"constraint": {}, "family": {}}
+    for kind in ("constraint", "family"):
+        ids, num, den = table.groups[kind]
+        for m in MODES:
+            for j, gid in enumerate(ids):
+                y, t = num[m][:, j], den[m][:, j]
+                n = float(t.sum())
+                n_eff = n / design_effect(y, t) if n else 0.0
+                p = float(y.sum()) / n if n else 0.0
+                out[kind].setdefault(gid, {})[m] = wilson_interval(p * n_eff, n_eff, level)
+    return out
 
 
 # ---------------------------------------------------------------- per-prompt table
@@ -244,27 +322,21 @@ def bootstrap_intervals(
     seed: int = DEFAULT_SEED,
     level: float = 0.95,
 ) -> dict[str, Any]:
-    """Percentile intervals (resampling prompts) for every metric, constraint and family."""
+    """Percentile intervals (resampling prompts) for every metric of the table, and Wilson
+    intervals (:func:`group_intervals`, no resampling) for every constraint and family."""
     n = len(table.keys)
-    empty = {"metrics": {m: None for m in metric_names()}, "constraint": {}, "family": {}}
-    if n < 2 or n_resamples < 1:
-        return empty
+    if n_resamples < 1:
+        return {"metrics": {m: None for m in metric_names()}, "constraint": {}, "family": {}}
+    out: dict[str, Any] = {"metrics": {m: None for m in metric_names()}}
+    out.update(group_intervals(table, level))
+    if n < 2:
+        return out
     draws: dict[str, list[np.ndarray]] = defaultdict(list)
     for w in resample_weights(n, n_resamples, seed):
         for name, v in metric_values(table, w).items():
             draws[name].append(v)
-        for kind in ("constraint", "family"):
-            for m in MODES:
-                draws[f"{kind}/{m}"].append(group_values(table, kind, m, w))
-    out: dict[str, Any] = {"metrics": {}, "constraint": {}, "family": {}}
     for name in metric_names():
         out["metrics"][name] = _pair(percentile_interval(np.concatenate(draws[name]), level))
-    for kind in ("constraint", "family"):
-        ids = table.groups[kind][0]
-        for m in MODES:
-            iv = percentile_interval(np.concatenate(draws[f"{kind}/{m}"]), level)
-            for j, cid in enumerate(ids):
-                out[kind].setdefault(cid, {})[m] = _pair(iv[:, j])
     return out
 
 
@@ -275,14 +347,17 @@ def paired_bootstrap(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = 0.95,
+    margin: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Interval and two-sided p-value for ``metric(b) - metric(a)`` on the same prompts
     (``metrics``: names from the table, default all).
 
     Both tables must hold the same prompts in the same order (``compare.pair_rows``).
     Each resample draws one set of prompt weights and applies it to both runs. The p-value is
-    the bootstrap's: twice the smaller tail share of differences at or beyond zero, with the
-    usual +1 correction so it is never 0.
+    the bootstrap's: ``p = min(1, 2 (t + 1) / (B + 1))`` with ``t`` the smaller count of
+    differences at or beyond zero among ``B`` usable resamples, so it is never 0 and never
+    below ``p_resolution = 2 / (B + 1)``; ``p_is_bound`` is true when ``t == 0`` (the true p
+    is below the printed bound). With ``margin``, ``tost`` holds :func:`one_sided_bootstrap`.
     """
     if a.keys != b.keys:
         raise ValueError("paired_bootstrap needs both tables on the same prompts, same order")
@@ -305,9 +380,48 @@ def paired_bootstrap(
                 row["ci"] = _pair(percentile_interval(d[:, None], level)[:, 0])
                 tail = int(min(np.sum(d <= 0), np.sum(d >= 0)))
                 row["p"] = min(1.0, 2 * (tail + 1) / (d.size + 1))
+                row["p_resolution"] = 2 / (d.size + 1)
+                row["p_is_bound"] = tail == 0
                 row["se"] = float(np.std(d, ddof=1)) if d.size > 1 else None
+                if margin is not None:
+                    row["tost"] = one_sided_bootstrap(d, margin)
         out[m] = row
     return out
+
+
+def one_sided_bootstrap(deltas: np.ndarray, margin: float) -> dict[str, Any]:
+    """Two one-sided bootstrap tests of ``delta`` against the margin ``m >= 0`` (TOST).
+
+    Over the ``B`` paired-bootstrap differences ``d_i``:
+
+    * non-inferiority, H0 ``delta <= -m`` vs H1 ``delta > -m``:
+      ``p_lower = (#{d_i <= -m} + 1) / (B + 1)``;
+    * non-superiority, H0 ``delta >= +m`` vs H1 ``delta < +m``:
+      ``p_upper = (#{d_i >= m} + 1) / (B + 1)``.
+
+    Ties with the margin count against the claim. Equivalence (within ``±m``) is shown at
+    ``alpha`` when both are below it (``p_tost = max(p_lower, p_upper)``), which is the
+    ``1 - 2 alpha`` percentile interval lying inside ``(-m, m)``. A one-sided p is never below
+    ``p_resolution = 1 / (B + 1)``; ``*_is_bound`` marks a p sitting at it.
+    """
+    if margin < 0:
+        raise ValueError(f"equivalence margin {margin} must be >= 0")
+    d = np.asarray(deltas, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return {"margin": margin, "p_lower": None, "p_upper": None, "p_tost": None}
+    below, above = int(np.sum(d <= -margin)), int(np.sum(d >= margin))
+    p_lower, p_upper = (below + 1) / (d.size + 1), (above + 1) / (d.size + 1)
+    return {
+        "margin": margin,
+        "p_lower": p_lower,
+        "p_upper": p_upper,
+        "p_tost": max(p_lower, p_upper),
+        "p_resolution": 1 / (d.size + 1),
+        "p_lower_is_bound": below == 0,
+        "p_upper_is_bound": above == 0,
+        "n_resamples": int(d.size),
+    }
 
 
 # ---------------------------------------------------------------- paired tests

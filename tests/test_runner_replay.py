@@ -21,16 +21,19 @@ def test_replay_equals_score_on_the_ifeval_gpt4_answers(tmp_path):
     common = ["--task", "ifeval", "--data", str(data), "--responses", str(responses)]
     assert main(["score", *common, "--out", str(tmp_path / "score")]) == 0
     # the reference file has no answer for key 2785: scored as not followed by both, and
-    # the run says so (exit 3, failed.jsonl, status incomplete)
-    assert main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")]) == 3
+    # the run says it is missing, as score does: not a failure to retry (exit 0, no
+    # failed.jsonl, status complete, counted in run.json)
+    assert main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")]) == 0
     _same_scores(tmp_path / "score", tmp_path / "run")
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["status"] == "incomplete" and run["model"]["source"] == "replay"
+    assert run["status"] == "complete" and run["model"]["source"] == "replay"
+    assert "error" not in run and run["generation"]["missing_answers"] == 1
     assert run["identity"]["backend"] == "replay" and run["identity"]["responses_sha256"]
     assert len(read_jsonl(tmp_path / "run" / "completions.jsonl")) == 540
-    assert [r["key"] for r in read_jsonl(tmp_path / "run" / "failed.jsonl")] == [2785]
+    assert not (tmp_path / "run" / "failed.jsonl").exists()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["missing"] == [2785]
     # run again: only the missing one is looked for, the same numbers
-    assert main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")]) == 3
+    assert main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")]) == 0
     _same_scores(tmp_path / "score", tmp_path / "run")
     assert len(read_jsonl(tmp_path / "run" / "completions.jsonl")) == 540
 
@@ -58,24 +61,40 @@ def test_replay_joins_as_score_does_and_records_what_is_missing(tmp_path, capsys
     subset.write_text("".join(json.dumps(p) + "\n" for p in prompts))
     common = ["--task", "ifeval", "--data", str(subset), "--responses", str(responses)]
     assert main(["score", *common, "--out", str(tmp_path / "score")]) == 0
+    score_err = capsys.readouterr().err
     code = main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")])
-    assert code == 3  # scored, but one prompt had no answer
-    assert "incomplete" in capsys.readouterr().err
+    assert code == 0  # scored; the prompt with no answer is missing, which rerunning cannot fix
+    err = capsys.readouterr().err
+    warning = (
+        f"1 prompt(s) have no answer in {responses} and are scored as not followed: "
+        f"keys {prompts[5]['key']}"
+    )
+    assert warning in score_err and warning in err  # the same words as score's
+    assert "incomplete" not in err and "retry" not in err
     _same_scores(tmp_path / "score", tmp_path / "run")
-    failed = read_jsonl(tmp_path / "run" / "failed.jsonl")
-    assert [r["key"] for r in failed] == [prompts[5]["key"]]
+    assert not (tmp_path / "run" / "failed.jsonl").exists()
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["generation"]["missing_answers"] == 1 and run["sessions"][-1]["missing"] == 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["missing"] == [prompts[5]["key"]] and metrics["missing_responses"] == 1
     done = {r["key"]: r for r in read_jsonl(tmp_path / "run" / "completions.jsonl")}
     assert done[prompts[3]["key"]]["response"] == "THE LATER ROW WINS"
     assert done[prompts[2]["key"]]["reasoning"] == "a trace, kept apart"
     assert done[prompts[2]["key"]]["finish_reason"] == "length"
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "incomplete"
+    assert run["status"] == "complete"
+    assert "1 (scored as not followed)" in (tmp_path / "run" / "report.html").read_text()
 
-    # the missing answer arrives: the rerun replays only it, and the run is complete
+    # the missing answer arrives: another file is another run (its hash is the identity)
     responses.write_text(
         responses.read_text() + json.dumps({"key": prompts[5]["key"], "response": "late"}) + "\n"
     )
+    assert main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
     code = main(["run", "--backend", "replay", *common, "--out", str(tmp_path / "run2")])
     assert code == 0 and not (tmp_path / "run2" / "failed.jsonl").exists()
+    run2 = json.loads((tmp_path / "run2" / "run.json").read_text())
+    assert run2["generation"]["missing_answers"] == 0
+    assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["missing"] == []
 
 
 def test_replay_needs_a_file(tmp_path, capsys):

@@ -53,3 +53,19 @@ def get_profile(name: str) -> Profile:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise ValueError(f"unknown scoring profile {name!r}; known profiles: {known}") from None
+
+
+def profile_names() -> list[str]:
+    """Every registered profile's name, sorted. Suites register theirs when imported
+    (``ifharness.verifiers.load_all`` imports every suite, entry points included)."""
+    return sorted(PROFILES)
+
+
+def profile_lines() -> list[str]:
+    """One line per profile (name, description, how many flags), for ``ifharness profiles``."""
+    out = []
+    for name in profile_names():
+        p = PROFILES[name]
+        flags = f" ({len(p.flags)} flag{'s' if len(p.flags) != 1 else ''})" if p.flags else ""
+        out.append(f"{name}: {p.description}{flags}")
+    return out

@@ -9,8 +9,12 @@ run folder (run.json, completions.jsonl) that ``leaderboard``, ``compare`` and `
 
 The rows are taken as written: no reasoning parser is applied unless ``--reasoning-parser``
 names one (then a row without a ``reasoning`` field is split by it). A prompt the file has
-no answer for is reported as *failed* (``failed.jsonl``), scored as not followed, exactly
-as ``score`` counts it missing, and the run is marked incomplete.
+no answer for is reported as *missing* (``Failure(reason="missing")``), not as a failure:
+running again cannot bring it, so ``run`` treats it exactly as ``score`` does. It is scored
+as not followed and listed in ``metrics["missing"]``, a warning names how many and the first
+keys, run.json ``generation.missing_answers`` counts it, nothing goes to ``failed.jsonl``,
+and the run is ``complete`` (exit 0, as ``score`` on the same file). Edit the file and run
+with ``--overwrite`` (the file's hash is part of the run's identity) to score the new answers.
 """
 
 from __future__ import annotations
