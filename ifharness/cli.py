@@ -12,28 +12,60 @@ from typing import TYPE_CHECKING
 from .errors import IfharnessError
 
 if TYPE_CHECKING:
+    from .loader import Task
     from .run import RunConfig
     from .runners.registry import BackendOptions
+
+
+def _score_preset(args: argparse.Namespace) -> tuple[str, str | None, dict | None]:
+    """The task and profile ``score`` uses, and ``--preset``'s run.json record (its scoring
+    part: task, profile, headline metric; an explicit --task or --profile wins)."""
+    if args.preset is None:
+        if not args.task:
+            raise IfharnessError("score needs --task NAME (or a --preset that names one)")
+        return args.task, args.profile, None
+    from .presets import get_preset
+
+    preset = get_preset(args.preset)
+    task = args.task or preset.task
+    profile = args.profile or preset.profile
+    overridden = {
+        k: v
+        for k, v in (("task", args.task), ("profile", args.profile))
+        if v is not None and v != getattr(preset, k)
+    }
+    return task, profile, preset.record(overridden, {})
+
+
+def _finish_score(args: argparse.Namespace, record: dict | None, task: Task) -> None:
+    """After a score folder is written: --preset's record in run.json, then report.html."""
+    from .report import write_report
+    from .results import record_preset
+
+    if record is not None:
+        metric = record["settings"].get("metric") or task.spec.metric
+        record["effective"] = {"task": task.name, "profile": task.profile.name, "metric": metric}
+        record_preset(args.out, record, metric)
+    print(f"report: {write_report(args.out)}")
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .loader import load_task
     from .report_text import metrics_table
-    from .results import write_score_run
+    from .results import missing_warning, write_score_run
     from .scoring import score
 
     if args.from_lmeval:
         return _score_from_lmeval(args)
     if not args.responses:
         raise IfharnessError("score needs --responses FILE (or --from-lmeval SAMPLES.jsonl)")
-    task = load_task(args.task, data=args.data, profile=args.profile)
+    task_name, profile, record = _score_preset(args)
+    task = load_task(task_name, data=args.data, profile=profile)
     result = score(task, args.responses, processes=args.processes)
     j = result.joined
     if j.missing:
-        shown = ", ".join(map(str, j.missing[:10])) + (" …" if len(j.missing) > 10 else "")
         print(
-            f"warning: {len(j.missing)} prompt(s) have no answer in {args.responses} and are "
-            f"scored as not followed: keys {shown}",
+            f"warning: {missing_warning(j.missing, f'no answer in {args.responses}')}",
             file=sys.stderr,
         )
     for d in j.duplicates[:10]:
@@ -45,13 +77,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     write_score_run(args.out, result, responses=args.responses)
-    print(f"task {task.name} ({task.data_origin}), profile {task.profile.name}")
+    print(
+        f"task {task.name} ({task.data_origin}), profile {task.profile.name}" + _preset_note(record)
+    )
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
     print(
         f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, "
         "metrics.json"
     )
+    _finish_score(args, record, task)
     return 0
+
+
+def _preset_note(record: dict | None) -> str:
+    return f", preset {record['name']}@v{record['version']}" if record else ""
 
 
 def _score_from_lmeval(args: argparse.Namespace) -> int:
@@ -60,21 +99,61 @@ def _score_from_lmeval(args: argparse.Namespace) -> int:
 
     if args.responses:
         raise IfharnessError("give either --responses or --from-lmeval, not both")
+    task_name, profile, record = _score_preset(args)
     result = rescore(
-        args.from_lmeval, args.task, data=args.data, profile=args.profile, processes=args.processes
+        args.from_lmeval, task_name, data=args.data, profile=profile, processes=args.processes
     )
     write_lmeval_run(args.out, result, args.from_lmeval)
     task = result.task
     print(
         f"task {task.name} ({task.data_origin}), profile {task.profile.name}, "
-        f"answers from lm-eval {args.from_lmeval}"
+        f"answers from lm-eval {args.from_lmeval}" + _preset_note(record)
     )
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
     print(
         f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, "
         "metrics.json"
     )
+    _finish_score(args, record, task)
     return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from ifharness.verifiers import load_all
+    from ifharness.verifiers.profiles import profile_lines
+
+    from .presets import listing
+
+    load_all()  # every suite, entry points included, has registered its profiles
+    print("scoring profiles (--profile):")
+    for line in profile_lines():
+        print(f"  {line}")
+    print("\npresets (--preset; `run` applies all of one, `score` its task, profile and metric):")
+    for line in listing():
+        print(f"  {line}")
+    return 0
+
+
+def _profile_help() -> str:
+    """``--profile``'s help, naming every registered profile (suites loaded first)."""
+    from ifharness.verifiers import load_all
+    from ifharness.verifiers.profiles import profile_names
+
+    load_all()
+    return (
+        f"scoring profile: {', '.join(profile_names())} (default: the task's, normally "
+        "'reference'; `ifharness profiles` describes them)"
+    )
+
+
+def _preset_help(what: str) -> str:
+    """``--preset``'s help, naming every registered preset."""
+    from .presets import preset_names
+
+    return (
+        f"settings a published score used: {', '.join(preset_names())}; {what}; an explicit "
+        "flag wins over the preset (`ifharness profiles` describes them)"
+    )
 
 
 def _cmd_lmeval_path(args: argparse.Namespace) -> int:
@@ -150,14 +229,17 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_runs, to_markdown, to_text
+    from .compare import compare_runs, load_input, to_markdown, to_text
     from .files import atomic_write_json, atomic_write_text
-    from .rundir import load_run
+    from .gate import parse_drop
 
-    a, b = load_run(args.a), load_run(args.b)
+    a, b = load_input(args.a), load_input(args.b)
+    margin = None
+    if args.equivalence_margin is not None:
+        margin = parse_drop(args.equivalence_margin, "--equivalence-margin")
     try:
         result = compare_runs(
-            a, b, args.metric or None, args.mode, args.n_resamples, args.seed, args.alpha
+            a, b, args.metric or None, args.mode, args.n_resamples, args.seed, args.alpha, margin
         )
     except ValueError as e:
         raise IfharnessError(str(e)) from None
@@ -212,9 +294,18 @@ def _add_analysis_commands(sub) -> None:
     _add_bootstrap_args(lb)
     lb.set_defaults(func=_cmd_leaderboard)
 
+    run_or_log = (
+        "a run folder, or an lm-eval --log_samples file (samples_ifharness_*.jsonl), "
+        "re-scored in memory"
+    )
+    margin_help = (
+        "equivalence margin m, a fraction (0.02) or points (2pt): two one-sided tests (TOST) on "
+        "the paired bootstrap of delta, p(delta <= -m) = (#{d <= -m} + 1)/(B + 1) and "
+        "p(delta >= +m) likewise"
+    )
     cp = sub.add_parser("compare", help="paired comparison of two runs of the same task")
-    cp.add_argument("a", metavar="A", help="run folder A (the reference)")
-    cp.add_argument("b", metavar="B", help="run folder B; deltas are B - A")
+    cp.add_argument("a", metavar="A", help=f"run A (the reference): {run_or_log}")
+    cp.add_argument("b", metavar="B", help=f"run B; deltas are B - A: {run_or_log}")
     cp.add_argument(
         "--metric", action="append", help=f"metric(s) to show ({metrics}); repeatable; default all"
     )
@@ -227,6 +318,11 @@ def _add_analysis_commands(sub) -> None:
     cp.add_argument(
         "--alpha", type=float, default=0.05, help="intervals are at level 1 - alpha (default 0.05)"
     )
+    cp.add_argument(
+        "--equivalence-margin",
+        metavar="M",
+        help=margin_help + "; adds both p-values and the TOST verdict per metric",
+    )
     cp.add_argument("--json", help="write the comparison as JSON here")
     cp.add_argument("--markdown", help="write a Markdown summary here")
     _add_bootstrap_args(cp)
@@ -235,10 +331,11 @@ def _add_analysis_commands(sub) -> None:
     g = sub.add_parser(
         "gate",
         help="CI gate: exit 1 on a significant drop beyond --max-drop",
-        description="Exit 0: no significant regression; 1: regression; 2: usage or data error.",
+        description="Exit 0: no significant regression (with --equivalence-margin: "
+        "non-inferiority shown); 1: regression (not shown); 2: usage or data error.",
     )
-    g.add_argument("--baseline", required=True, help="baseline run folder")
-    g.add_argument("--candidate", required=True, help="candidate run folder")
+    g.add_argument("--baseline", required=True, help=f"baseline: {run_or_log}")
+    g.add_argument("--candidate", required=True, help=f"candidate: {run_or_log}")
     g.add_argument(
         "--metric",
         action="append",
@@ -255,7 +352,15 @@ def _add_analysis_commands(sub) -> None:
         choices=("drop", "ci"),
         default="drop",
         help="drop: fail when delta < -max-drop and p < alpha (default); "
-        "ci: fail when the whole (1-alpha) interval of delta is below -max-drop",
+        "ci: fail when the whole (1-alpha) interval of delta is below -max-drop; "
+        "--equivalence-margin replaces both with the non-inferiority rule",
+    )
+    g.add_argument(
+        "--equivalence-margin",
+        metavar="M",
+        help=margin_help + ". Gate on non-inferiority: exit 0 only when p(delta <= -m) < alpha "
+        "for every gated metric (the candidate is shown no worse than the baseline by more "
+        "than m); the upper test is reported, not gated; --max-drop is not used",
     )
     g.add_argument("--json", help="write the JSON verdict here")
     g.add_argument("--markdown", help="write the Markdown PR summary here")
@@ -314,10 +419,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         chat_template=args.chat_template,
         chat_template_kwargs=template_kwargs,
         reasoning_parser=args.reasoning_parser,
+        preset=args.preset,
+        unterminated_reasoning=args.unterminated_reasoning,
         engine_args=engine_args,
         overwrite=args.overwrite,
         processes=args.processes,
         options=_backend_options(args),
+        verbose=args.verbose,
     )
     many = _model_list(args)
     if many is not None:
@@ -343,7 +451,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     )
     print(f"\nwrote {outcome.folder}/run.json, completions.jsonl, verdicts.jsonl, metrics.json")
+    _print_run_notes(outcome)
     return _incomplete_exit(outcome)
+
+
+def _print_run_notes(outcome) -> None:
+    """The preset, traces that never closed, and where the report is."""
+    run = outcome.run
+    if run.preset:
+        over = run.preset.get("overridden") or {}
+        print(
+            f"preset {run.preset_label}"
+            + (f" (overridden by flags: {', '.join(sorted(over))})" if over else "")
+        )
+    gen = run.generation or {}
+    if gen.get("unterminated_reasoning"):
+        print(
+            f"{gen['unterminated_reasoning']} answer(s) ended inside their reasoning (no closing "
+            f"tag); policy {gen.get('unterminated_policy')}"
+        )
+    if outcome.report is not None:
+        print(f"report: {outcome.report}")
 
 
 def _backend_options(args: argparse.Namespace) -> BackendOptions:
@@ -423,6 +551,7 @@ def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> i
                 outcome.result.metrics, "per_constraint" if args.per_constraint else "per_family"
             )
         )
+        _print_run_notes(outcome)
     print("\nmodels:")
     for name, status, folder in summary:
         print(f"  {name}: {status}" + (f" ({folder})" if folder else ""))
@@ -430,6 +559,7 @@ def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> i
 
 
 def _add_run_command(sub) -> None:
+    from .reasoning import UNTERMINATED_POLICIES
     from .reasoning import names as parser_names
     from .runners.registry import DEFAULT_BACKEND, add_backend_arguments, all_backends
 
@@ -453,10 +583,15 @@ def _add_run_command(sub) -> None:
         "with one per line), one run folder each; --out is then their parent",
     )
     r.add_argument(
-        "--task", default="default", help="bundled task name or task YAML path (default: default)"
+        "--task",
+        help="bundled task name or task YAML path (default: the --preset's task, else default)",
     )
     r.add_argument("--data", help="local JSONL of the task's prompts (instead of its source)")
-    r.add_argument("--profile", help="scoring profile (default: the task's)")
+    r.add_argument("--profile", help=_profile_help())
+    r.add_argument(
+        "--preset",
+        help=_preset_help("sets task, profile, sampling, reasoning policy and headline metric"),
+    )
     backends = all_backends()
     r.add_argument(
         "--backend",
@@ -498,6 +633,13 @@ def _add_run_command(sub) -> None:
         choices=("auto", *parser_names()),
         help="how reasoning is split from the answer (default: by model family)",
     )
+    c.add_argument(
+        "--unterminated-reasoning",
+        choices=tuple(UNTERMINATED_POLICIES),
+        help="what is scored when a reasoning trace never closes (<think> with no </think>): "
+        + "; ".join(f"{k}: {v}" for k, v in UNTERMINATED_POLICIES.items())
+        + " (default: the preset's, else empty)",
+    )
     e = r.add_argument_group(
         "engine",
         "vLLM's CPU build gets a 1 GiB KV cache unless VLLM_CPU_KVCACHE_SPACE (GiB) "
@@ -528,6 +670,12 @@ def _add_run_command(sub) -> None:
     )
     r.add_argument("--processes", type=int, default=1, help="scoring processes")
     r.add_argument("--per-constraint", action="store_true", help="print the per-constraint table")
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream the engine's own log (vLLM, torch) to the terminal instead of "
+        "RUN_DIR/engine.log",
+    )
     r.set_defaults(func=_cmd_run)
 
 
@@ -537,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score answers someone generated against a task")
     s.add_argument(
-        "--task", required=True, help="bundled task name (ifeval, …) or a task YAML path"
+        "--task",
+        help="bundled task name (ifeval, …) or a task YAML path (default: the --preset's task)",
     )
     s.add_argument("--data", help="local JSONL of the task's prompts (instead of the hub dataset)")
     s.add_argument(
@@ -550,10 +699,23 @@ def build_parser() -> argparse.ArgumentParser:
         "ifharness_* task (samples_<task>_<date>.jsonl)",
     )
     s.add_argument("--out", required=True, help="folder for verdicts.jsonl, metrics.json, run.json")
-    s.add_argument("--profile", help="scoring profile (default: the task's, normally 'reference')")
+    s.add_argument("--profile", help=_profile_help())
+    s.add_argument(
+        "--preset",
+        help=_preset_help("its scoring part applies: task, profile, headline metric"),
+    )
     s.add_argument("--processes", type=int, default=1)
     s.add_argument("--per-constraint", action="store_true", help="print the per-constraint table")
     s.set_defaults(func=_cmd_score)
+
+    pr = sub.add_parser(
+        "profiles",
+        help="list the scoring profiles and the presets, one line each",
+        description="Scoring profiles (--profile) name scorer semantics (reference, or a named "
+        "fix or older reference version); presets (--preset) name the settings a published "
+        "score was obtained with.",
+    )
+    pr.set_defaults(func=_cmd_profiles)
 
     c = sub.add_parser("constraints", help="list every registered constraint and its kwargs")
     c.add_argument("--suite", help="only this suite (the first column of the listing)")

@@ -10,13 +10,23 @@ The run folder (default ``results/<model>__<task>``) holds:
 * ``completions.jsonl`` — one line per generated sample (answer, reasoning, finish reason,
   tokens), appended chunk by chunk (``runners.base``).
 * ``verdicts.jsonl``, ``metrics.json`` — the scorer's output, as ``ifharness score`` writes.
-* ``failed.jsonl`` — only when a runner could not get some samples (the ``openai`` backend
-  after its retries, ``replay`` for prompts the file has no answer for): one line per such
-  sample with its error. Those samples are *not* in ``completions.jsonl``, so running the
-  same command again retries exactly them (and anything missing); the file is rewritten at
-  the end of each attempt to list what still failed, and removed once nothing did. A run
-  with failures is scored (the failed samples count as not followed and are listed in
-  ``metrics["missing"]``) and marked ``status: incomplete``, never ``complete``.
+* ``failed.jsonl`` — only when a runner could not get some samples and retrying may help
+  (the ``openai`` backend after its retries): one line per such sample with its error.
+  Those samples are *not* in ``completions.jsonl``, so running the same command again
+  retries exactly them (and anything missing); the file is rewritten at the end of each
+  attempt to list what still failed, and removed once nothing did. A run with failures is
+  scored (the failed samples count as not followed and are listed in ``metrics["missing"]``)
+  and marked ``status: incomplete``, never ``complete`` (``ifharness run`` exits 3).
+* A sample a runner reports *missing* (``Failure.reason == "missing"``: ``replay`` for a
+  prompt its file has no answer for) cannot come by retrying, so it is not a failure: as
+  ``ifharness score`` does, it is scored as not followed, listed in ``metrics["missing"]``,
+  counted in run.json ``generation.missing_answers``, named in a warning, and the run is
+  ``complete`` (exit 0). It is looked for again on the next attempt (cheap for replay).
+* ``report.html`` — written once the run is scored (``report.build_report``).
+
+``--preset NAME`` (``presets``) sets the task, profile, sampling, reasoning policy and
+headline metric a published number was obtained with; any flag given explicitly wins, one by
+one, and run.json ``preset`` records the preset, what was overridden and what applied.
 
 Backends (``--backend``) come from ``runners.registry``: ``vllm`` (offline engine), ``openai``
 (any OpenAI-compatible server, ``--base-url``; ``--model`` is the name the server knows),
@@ -40,12 +50,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from .presets import Preset
+    from .runners.base import Failure
     from .scoring import ScoreResult
 
 from . import models, reasoning
 from .errors import DataError, IfharnessError
 from .files import now_utc
 from .loader import Task, load_task
+from .reasoning import DEFAULT_UNTERMINATED
 from .rundir import COMPLETIONS, RunFolder, RunInfo, RunStatus, VerdictRow
 from .runners.base import DriveStats, Progress, Request, Runner, SamplingSettings, drive
 from .runners.registry import DEFAULT_BACKEND, BackendOptions, get_backend
@@ -56,7 +69,8 @@ CPU_CHUNK, GPU_CHUNK = 64, 512
 @dataclass
 class RunConfig:
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
-    task: str = "default"
+    task: str | None = None  # None: the preset's task, else "default"
+    preset: str | None = None  # presets.PRESETS; explicit settings here win over it
     data: str | None = None
     profile: str | None = None
     backend: str = DEFAULT_BACKEND
@@ -73,9 +87,13 @@ class RunConfig:
     chat_template: str | None = None  # a file with a Jinja chat template
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     reasoning_parser: str = "auto"
+    # what is scored when a trace never closes (reasoning.UNTERMINATED_POLICIES); None: the
+    # preset's, else "empty"
+    unterminated_reasoning: str | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     processes: int = 1  # scoring processes
+    verbose: bool = False  # the engine's log on the terminal instead of RUN_DIR/engine.log
     # the backend's own settings: its options model, or a mapping of them, or None for its
     # defaults; validated here (an unknown backend or a bad value stops the run at once)
     options: BackendOptions | Mapping[str, Any] | None = None
@@ -94,9 +112,65 @@ class RunOutcome:
     result: ScoreResult
     stats: DriveStats
     run: RunInfo
+    report: Path | None = None  # report.html, once written
 
 
 RunnerFactory = Callable[[RunConfig, models.ModelRef, reasoning.Parser], Runner]
+
+
+def apply_preset(cfg: RunConfig) -> tuple[RunConfig, Preset | None, dict[str, Any]]:
+    """``cfg`` with its preset's settings filled in where no explicit value was given, the
+    preset, and what the explicit values overrode ({setting: explicit value}). A field is
+    explicit when it is not its "not given" value (None; "auto" for the parser)."""
+    import dataclasses
+
+    from .presets import FLAG_SETTINGS, get_preset
+
+    if cfg.preset is None:
+        return (
+            dataclasses.replace(
+                cfg,
+                task=cfg.task or "default",
+                unterminated_reasoning=cfg.unterminated_reasoning or DEFAULT_UNTERMINATED,
+            ),
+            None,
+            {},
+        )
+    preset = get_preset(cfg.preset)
+    if not preset.chat_template:
+        raise IfharnessError(
+            f"preset {preset.name} runs without a chat template, which ifharness always applies"
+        )
+    update: dict[str, Any] = {}
+    overridden: dict[str, Any] = {}
+    for name in FLAG_SETTINGS:
+        mine, theirs = getattr(cfg, name), getattr(preset, name)
+        given = mine is not None and not (name == "reasoning_parser" and mine == "auto")
+        if given:
+            if theirs is not None and mine != theirs:
+                overridden[name] = mine
+        elif theirs is not None:
+            update[name] = theirs
+    kwargs = dict(cfg.chat_template_kwargs)
+    if preset.thinking is not None:
+        if "enable_thinking" in kwargs:
+            if kwargs["enable_thinking"] != (preset.thinking == "on"):
+                overridden["thinking"] = "on" if kwargs["enable_thinking"] else "off"
+        else:
+            kwargs["enable_thinking"] = preset.thinking == "on"
+    backend = get_backend(cfg.backend)
+    options = backend.parse_options(cfg.options)
+    wanted = preset.backend_options.get(cfg.backend, {})
+    typed = {k: getattr(options, k) for k in options.model_fields_set}
+    for k, v in wanted.items():
+        if k in typed and typed[k] != v:
+            overridden.setdefault("backend_options", {})[k] = typed[k]
+    if wanted:
+        update["options"] = backend.parse_options({**wanted, **typed})
+    out = dataclasses.replace(cfg, **update, chat_template_kwargs=kwargs)
+    out.task = out.task or "default"
+    out.unterminated_reasoning = out.unterminated_reasoning or DEFAULT_UNTERMINATED
+    return out, preset, overridden
 
 
 def validate(cfg: RunConfig) -> None:
@@ -197,6 +271,12 @@ def identity(
         "system_prompt": cfg.system_prompt,
         "chat_template_kwargs": cfg.chat_template_kwargs,
         "reasoning_parser": parser.name,
+        # the default policy is left out, so that folders made before it existed resume
+        **(
+            {"unterminated_reasoning": parser.unterminated}
+            if parser.unterminated != DEFAULT_UNTERMINATED
+            else {}
+        ),
         # what the backend adds (vllm: nothing, so that its older folders still resume)
         **get_backend(cfg.backend).identity_of(cfg.backend_options, model),
     }
@@ -242,11 +322,13 @@ def resolve_model(cfg: RunConfig) -> models.ModelRef:
 
 def parser_for(cfg: RunConfig, model: models.ModelRef) -> reasoning.Parser:
     """``--reasoning-parser``; ``auto`` is the backend's choice (replay: none), else the
-    model family's."""
+    model family's; with ``--unterminated-reasoning``'s policy for traces that never close."""
     default = get_backend(cfg.backend).default_parser
     if cfg.reasoning_parser == "auto" and default is not None:
-        return reasoning.get(default)
-    return reasoning.for_model(model.family_hint, cfg.reasoning_parser)
+        parser = reasoning.get(default)
+    else:
+        parser = reasoning.for_model(model.family_hint, cfg.reasoning_parser)
+    return reasoning.with_unterminated(parser, cfg.unterminated_reasoning or DEFAULT_UNTERMINATED)
 
 
 def registered_factory(cfg: RunConfig) -> RunnerFactory:
@@ -264,13 +346,17 @@ def execute(
     from .results import sample_rows, task_record
 
     log = log or sys.stderr
+    cfg, preset, overridden = apply_preset(cfg)
     validate(cfg)
     if runner_factory is None:
         runner_factory = registered_factory(cfg)
-    task = load_task(cfg.task, data=cfg.data, profile=cfg.profile).limit(cfg.limit)
+    task = load_task(cfg.task or "default", data=cfg.data, profile=cfg.profile).limit(cfg.limit)
     sampling = sampling_for(cfg, task)
     model = resolve_model(cfg)
     parser = parser_for(cfg, model)
+    record = task_record(task, generation_stack=True)
+    if preset is not None and preset.metric is not None:
+        record["metric"] = preset.metric
     chunk_size = cfg.chunk_size or default_chunk_size()
     folder = RunFolder(
         cfg.out if cfg.out else Path("results") / f"{_slug(model.name)}__{_slug(task.name)}"
@@ -285,7 +371,7 @@ def execute(
         run = RunInfo(
             kind="run",
             status="running",
-            **task_record(task, generation_stack=True),
+            **record,
             limit=cfg.limit,
             model=model.to_json(),
             chat_template_sha256=model.chat_template_sha256,
@@ -297,7 +383,25 @@ def execute(
                 "name": parser.name,
                 "description": parser.description,
                 "choice": cfg.reasoning_parser,
+                "unterminated": parser.unterminated,
             },
+            preset=(
+                None
+                if preset is None
+                else preset.record(
+                    overridden,
+                    {
+                        "task": task.name,
+                        "profile": task.profile.name,
+                        "sampling": sampling.to_json(),
+                        "chat_template_kwargs": cfg.chat_template_kwargs,
+                        "reasoning_parser": parser.name,
+                        "unterminated_reasoning": parser.unterminated,
+                        "metric": record["metric"],
+                        "backend_options": cfg.backend_options.to_json(),
+                    },
+                )
+            ),
             backend={
                 "name": cfg.backend,
                 **cfg.backend_options.to_json(),
@@ -329,12 +433,15 @@ def execute(
                 file=log,
             )
         stats = DriveStats(len(requests), already, 0, 0, 0.0)
+        sink = _FailureSink(folder)
         try:
             if already < len(requests):
                 runner = runner_factory(cfg, model, parser)
                 try:
+                    engine_log = _prepare_runner(runner, requests, store.done, folder, cfg)
                     print(
-                        f"loading {model.name} ({model.path}) with {runner.name}…",
+                        f"loading {model.name} ({model.path}) with {runner.name}…"
+                        + (f" (engine log: {engine_log})" if engine_log else ""),
                         file=log,
                         flush=True,
                     )
@@ -343,11 +450,9 @@ def execute(
                     folder.write_run(run)
                     progress = Progress(total=len(requests), done=already, stream=log)
                     try:
-                        stats = drive(
-                            runner, requests, store, chunk_size, progress, failures=folder
-                        )
+                        stats = drive(runner, requests, store, chunk_size, progress, failures=sink)
                     finally:  # failed.jsonl keeps only what is still not generated
-                        folder.settle_failures(store.done)
+                        folder.settle_failures(store.done | set(sink.missing))
                 finally:
                     runner.close()
             session.update(
@@ -368,7 +473,18 @@ def execute(
         except BaseException as e:
             _stop(folder, run, session, "failed", f"{type(e).__name__}: {e}")
             raise
-        run.generation = _generation_summary(folder, wanted)
+        run.generation = _generation_summary(folder, wanted, parser)
+        missing = [
+            str(r.key)
+            for r in requests
+            if str(r.key) in sink.missing and str(r.key) not in store.done
+        ]
+        run.generation["missing_answers"] = len(missing)
+        if missing:
+            from .results import missing_warning
+
+            session["missing"] = len(missing)
+            print(f"warning: {missing_warning(missing, sink.missing[missing[0]])}", file=log)
         failed = [k for k in folder.failed_keys() if k in wanted and k not in store.done]
         run.status = session["status"] = "incomplete" if failed else "complete"
         if failed:
@@ -381,7 +497,54 @@ def execute(
             run.error = None
         run.finished = session["finished"] = now_utc()
         folder.write_run(run)
-    return RunOutcome(folder.path, result, stats, run)
+    return RunOutcome(folder.path, result, stats, run, _write_report(folder, log))
+
+
+class _FailureSink:
+    """Where ``drive`` hands what a runner could not generate: a retryable failure goes to
+    ``failed.jsonl``; a *missing* answer (``reason == "missing"``: replay's file has none)
+    is kept here, by key with its message, and scored as ``ifharness score`` scores it."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+        self.missing: dict[str, str] = {}
+
+    def record_failure(self, failure: Failure) -> None:
+        if failure.reason == "missing":
+            self.missing[str(failure.key)] = failure.error
+        else:
+            self.folder.record_failure(failure)
+
+
+def _write_report(folder: RunFolder, log: TextIO) -> Path | None:
+    """``report.html`` of the scored folder. A report that cannot be built does not undo the
+    run: the reason is printed, and ``ifharness report RUN_DIR`` retries it."""
+    from .report import write_report
+
+    try:
+        return write_report(folder.path)
+    except Exception as e:  # noqa: BLE001 - the run is scored and on disk either way
+        print(f"warning: report.html not written ({type(e).__name__}: {e})", file=log)
+        return None
+
+
+def _prepare_runner(
+    runner: Runner, requests: list[Request], done: set[str], folder: RunFolder, cfg: RunConfig
+) -> Path | None:
+    """What a runner may learn before it starts (both optional): the requests it will be
+    given (``plan``: the vllm runner sizes its engine for them), and where its engine's own
+    log goes (``options.log_path``: RUN_DIR/engine.log, unless ``--verbose``). Returns that
+    log's path, or None."""
+    plan = getattr(runner, "plan", None)
+    if callable(plan):
+        plan([r for r in requests if str(r.key) not in done])
+    options = getattr(runner, "options", None)
+    if cfg.verbose or not hasattr(options, "log_path"):
+        return None
+    path = folder.engine_log_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options.log_path = str(path)  # type: ignore[union-attr]
+    return path
 
 
 def _stop(
@@ -417,10 +580,24 @@ def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1)
     return ScoreResult(task, verdicts, metrics, per_sample[0].joined)
 
 
-def _generation_summary(folder: RunFolder, wanted: set[str]) -> dict[str, Any]:
+def _generation_summary(
+    folder: RunFolder, wanted: set[str], parser: reasoning.Parser | None = None
+) -> dict[str, Any]:
     rows = [r for r in folder.read_completions() if str(r["key"]) in wanted]
     tokens = [int(r.get("n_tokens") or 0) for r in rows]
+    unterminated = (
+        {}
+        if parser is None
+        else {
+            # traces that never closed, and what the policy scored for them
+            "unterminated_reasoning": sum(
+                reasoning.is_unterminated(parser, r.get("raw") or r["response"]) for r in rows
+            ),
+            "unterminated_policy": parser.unterminated,
+        }
+    )
     return {
+        **unterminated,
         "completions": len(rows),
         "tokens": sum(tokens),
         "mean_tokens": round(sum(tokens) / len(tokens), 2) if tokens else None,

@@ -219,7 +219,7 @@ def test_progress_line_has_rates(tmp_path):
     p = Progress(total=10, done=4, stream=buf)
     p.advance(3, 300)
     line = buf.getvalue()
-    assert "7/10" in line and "samples/s" in line and "tok/s" in line
+    assert "7/10" in line and "answers/s" in line and "tok/s" in line
 
 
 def test_folder_lock_is_exclusive(tmp_path):

@@ -93,7 +93,10 @@ def test_describe_records_the_engine(tiny_runner, tiny_model):
     info = tiny_runner.describe()
     assert info["backend"] == "vllm" and info["vllm"] and info["platform"] == "cpu"
     assert info["per_request_seed"] is False and info["engine_args"]["enforce_eager"] is True
-    assert info["max_model_len"] == 2048 and info["dtype"] == "bfloat16"
+    # the dtype the CPU runs well (bf16 where it has native bf16, else float32), and why
+    assert info["max_model_len"] == 2048 and info["dtype"] == info["tuning"]["dtype"]["value"]
+    assert set(info["tuning"]) == {"dtype", "threads", "max_num_seqs", "kv_cache_bytes"}
+    assert info["kv_cache_bytes"] == info["tuning"]["kv_cache_bytes"]["value"]
     assert info["engine_chat_template_sha256"] == resolve(str(tiny_model)).chat_template_sha256
 
 

@@ -209,57 +209,129 @@ def request_seed(seed: int, key: Any, namespace: str = "") -> int:
 
 @dataclass
 class Progress:
-    """A plain progress line on stderr: done/total, samples/s and generated tokens/s.
+    """Progress of a run on stderr: answers done/total, answers/s, tokens/s and ETA (tqdm).
 
-    On a terminal it redraws one line; in a log it prints a line per chunk.
+    Two sources move it. :func:`drive` calls :meth:`advance` for every chunk written (the
+    durable count); a runner that sees answers finish before their chunk is written (the
+    vllm runner's replica, per engine step) calls :meth:`tick` for each, so the display moves
+    per answer while checkpoints stay per chunk. What is shown is the larger of the two, so
+    an answer ticked and then written counts once. Rates count this session's answers only
+    (not those resumed from disk), from :meth:`restart_clock`.
+
+    On a terminal it is a tqdm bar, redrawn in place. Anywhere else (a log file, CI) it
+    prints a plain line (no carriage returns) when another ``every_pct`` of the total is
+    done or ``every_s`` seconds have passed with something new, and one at the end.
     """
 
     total: int
-    done: int = 0
+    done: int = 0  # answers on disk, those resumed included
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     label: str = "generating"
     started: float = field(default_factory=time.monotonic)
-    new_samples: int = 0
+    new_samples: int = 0  # written this session
     new_tokens: int = 0
+    every_pct: float = 10.0
+    every_s: float = 30.0
+    ticked_samples: int = 0  # seen finished this session, written or not
+    ticked_tokens: int = 0
 
     def __post_init__(self) -> None:
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._resumed = self.done
+        self._bar: Any = None
+        self._last_line_s = 0.0
+        self._last_line_n = -1
+
+    @property
+    def shown(self) -> int:
+        return min(self.total, max(self.done, self._resumed + self.ticked_samples))
+
+    @property
+    def shown_tokens(self) -> int:
+        return max(self.new_tokens, self.ticked_tokens)
 
     def restart_clock(self) -> None:
         self.started = time.monotonic()
+        self._last_line_s = self.started
+        if self._tty and self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total,
+                initial=self.done,
+                desc=self.label,
+                unit=" answers",  # tqdm's rate counts from ``initial``: this session's only
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+                "{rate_fmt}{postfix}]",
+            )
 
     def advance(self, samples: int, tokens: int) -> None:
+        """A chunk was written: ``samples`` answers, ``tokens`` generated tokens."""
         self.done += samples
         self.new_samples += samples
         self.new_tokens += tokens
         self.show()
 
+    def tick(self, samples: int, tokens: int) -> None:
+        """Answers finished and not written yet (a runner's finer-grained report)."""
+        self.ticked_samples += samples
+        self.ticked_tokens += tokens
+        self.show()
+
     def rates(self) -> tuple[float, float, float]:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return elapsed, self.new_samples / elapsed, self.new_tokens / elapsed
+        new = self.shown - self._resumed
+        return elapsed, new / elapsed, self.shown_tokens / elapsed
 
     def finish(self) -> None:
-        """End the redrawn line on a terminal (a log already has every line)."""
-        if self._tty:
-            self.show(final=True)
+        """The last line (a terminal's bar is closed, a log gets the final count)."""
+        if self._bar is not None:
+            self._show_bar()
+            self._bar.close()
+            self._bar = None
+        elif not self._tty and self._last_line_n != self.shown:
+            self.stream.write(self.line(final=True) + "\n")
+            self.stream.flush()
 
     def show(self, final: bool = False) -> None:
-        elapsed, sps, tps = self.rates()
-        pct = 100 * self.done / self.total if self.total else 100.0
-        left = self.total - self.done
-        eta = f", eta {_duration(left / sps)}" if sps > 0 and left and not final else ""
-        width = 24
-        filled = int(width * self.done / self.total) if self.total else width
-        bar = "#" * filled + "." * (width - filled)
-        line = (
-            f"{self.label} [{bar}] {self.done}/{self.total} ({pct:3.0f}%) "
-            f"{sps:.2f} samples/s, {tps:.0f} tok/s, {_duration(elapsed)}{eta}"
-        )
         if self._tty:
-            self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
+            if self._bar is None:
+                self.restart_clock()
+            self._show_bar()
+            return
+        now = time.monotonic()
+        n = self.shown
+        step = max(1, int(self.total * self.every_pct / 100)) if self.total else 1
+        crossed = self._last_line_n < 0 or n // step > self._last_line_n // step
+        if not (final or crossed or n == self.total or now - self._last_line_s >= self.every_s):
+            return
+        if n == self._last_line_n and not final:
+            return
+        self.stream.write(self.line(final=final) + "\n")
         self.stream.flush()
+        self._last_line_s, self._last_line_n = now, n
+
+    def _show_bar(self) -> None:
+        _, _, tps = self.rates()
+        bar = self._bar
+        bar.set_postfix_str(f"{tps:.0f} tok/s", refresh=False)
+        bar.update(self.shown - bar.n)
+        bar.refresh()
+
+    def line(self, final: bool = False) -> str:
+        """One plain progress line (what a log gets)."""
+        elapsed, aps, tps = self.rates()
+        n = self.shown
+        pct = 100 * n / self.total if self.total else 100.0
+        left = self.total - n
+        eta = f", eta {_duration(left / aps)}" if aps > 0 and left and not final else ""
+        return (
+            f"{self.label} {n}/{self.total} ({pct:3.0f}%) {aps:.2f} answers/s, "
+            f"{tps:.0f} tok/s, {_duration(elapsed)}{eta}"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -321,6 +393,11 @@ def drive(
     started = time.monotonic()
     if progress is not None:
         progress.restart_clock()
+    # a runner that sees answers finish before their chunk is whole may report them
+    # (``report_progress(callback)``; the vllm runner's replicas do, per engine step)
+    report_progress = getattr(runner, "report_progress", None)
+    if progress is not None and callable(report_progress):
+        report_progress(progress.tick)
     try:
         if todo:
             for item in runner.generate(todo, chunk_size):
@@ -351,6 +428,8 @@ def drive(
             raise IfharnessError(f"runner {runner.name} returned no completion for keys {missing}")
     finally:
         stats.seconds = time.monotonic() - started
+        if progress is not None and callable(report_progress):
+            report_progress(None)
     return stats
 
 

@@ -39,6 +39,30 @@ every engine, so one replica's tensor-parallel group (and pipeline-parallel, wit
 (``ray start --head`` on one node, ``ray start --address HEAD:6379`` on the others, then
 ``ifharness run`` on the head). Data-parallel replicas are processes on this machine.
 
+Tuned for the machine and the work
+----------------------------------
+On vLLM's CPU build the runner chooses, before the engine starts (``VLLMRunner.tune``, the
+rules and their measurements in ``vllm_tuning``): the dtype (bfloat16 where the CPU has
+native bf16, ``avx512_bf16``/``amx_bf16``; float32 where it has not, since vLLM's bf16
+linear then falls back to torch and runs ~3x slower), every core for the model's threads
+(vLLM reserves one for its scheduler by default: half of a two-core machine; measured +17 %
+tok/s with both), a KV cache sized for the answers in flight (the requests are handed over
+first with ``plan``; the old fixed 1 GiB held fewer tokens than 130 answers of 512 tokens
+need, so requests were preempted and recomputed), and ``max_num_seqs`` (vLLM's CPU default,
+256, holds every prompt of a small run). A user's ``--engine-arg`` or ``VLLM_CPU_*``
+variable always wins. ``run.json`` records each choice with its reason (``engine.tuning``)
+next to the arguments the engine got (``engine.engine_args``).
+
+Logs and progress
+-----------------
+The replica sends its stdout and stderr to ``options.log_path`` (the run folder's
+``engine.log``; ``ifharness run --verbose`` leaves them on the terminal) by redirecting file
+descriptors 1 and 2, so vLLM's engine processes and C++/OpenMP output land there too. With
+the ``stream`` schedule the replica reports finished answers and generated tokens every
+``TICK_S`` seconds (a ``tick`` message, ahead of the chunk that holds them), which the
+driver's progress display shows per answer; checkpoints stay per chunk. ``chunk`` reports
+per chunk only.
+
 Sampling and seeds
 ------------------
 ``SamplingParams`` are always explicit (max_tokens, temperature, top_p, n, stop, seed):
@@ -60,6 +84,7 @@ import queue
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -81,9 +106,11 @@ from ..reasoning import Parser
 from ..reasoning import get as get_parser
 from .base import Chunk, Completion, Request, SamplingSettings, chunked, request_seed, to_completion
 from .registry import BackendOptions, RunContext, register_backend
+from .vllm_tuning import plan_cpu_engine, prompt_tokens_estimate
 
-DEFAULT_CPU_KVCACHE_GIB = "1"
+DEFAULT_CPU_KVCACHE_GIB = "1"  # when nothing sized it (a GPU build ignores it)
 POLL_S = 0.5
+TICK_S = 0.5  # the replica reports finished answers (for progress) at most this often
 
 
 @dataclass
@@ -97,10 +124,18 @@ class VLLMOptions:
     distributed_backend: str | None = None  # None (vLLM's choice), "mp" or "ray"
     engine_args: dict[str, Any] = field(default_factory=dict)  # more LLM(...) keyword arguments
     reasoning: Parser = field(default_factory=lambda: get_parser("think"))
+    tuned_env: dict[str, str] = field(default_factory=dict)  # with tuned_args
     # "stream": engine kept full, answers handed back every chunk_size (default);
     # "chunk": one LLM.chat per chunk, each chunk finished before the next starts
     schedule: str = "stream"
     startup_timeout_s: float = 1800.0
+    # what the runner chose for this machine and work (vllm_tuning.plan_cpu_engine): LLM(...)
+    # keyword arguments under the user's engine_args, and why each (run.json engine.tuning)
+    tuned_args: dict[str, Any] = field(default_factory=dict)
+    tuning: dict[str, Any] = field(default_factory=dict)
+    # the replica's stdout/stderr (fd-level: vLLM's C++ and OpenMP logs too) go here;
+    # None: inherited (the terminal, with --verbose)
+    log_path: str | None = None
 
 
 def vllm_version() -> str | None:
@@ -192,6 +227,24 @@ def to_completions(
     ]
 
 
+def engine_kwargs(options: VLLMOptions, cpu: bool) -> dict[str, Any]:
+    """The ``LLM(...)`` keyword arguments of an engine (``bench/bench_run.py`` gives a bare
+    ``LLM`` the same): ours, then the tuned ones, then the user's ``engine_args`` (which
+    win)."""
+    kwargs: dict[str, Any] = {
+        "tensor_parallel_size": options.tensor_parallel,
+        "seed": options.seed,
+    }
+    if cpu:
+        # torch.compile on a CPU build wants triton-cpu and minutes of compiling
+        kwargs["enforce_eager"] = True
+    if options.distributed_backend:
+        kwargs["distributed_executor_backend"] = options.distributed_backend
+    kwargs.update(options.tuned_args)
+    kwargs.update(options.engine_args)
+    return kwargs
+
+
 class Engine:
     """One ``vllm.LLM`` and what it takes to turn a chunk of requests into completions."""
 
@@ -201,17 +254,7 @@ class Engine:
 
         self.options = options
         self.cpu = bool(current_platform.is_cpu())
-        kwargs: dict[str, Any] = {
-            "tensor_parallel_size": options.tensor_parallel,
-            "seed": options.seed,
-        }
-        if self.cpu:
-            # torch.compile on a CPU build wants triton-cpu and minutes of compiling
-            kwargs["enforce_eager"] = True
-        if options.distributed_backend:
-            kwargs["distributed_executor_backend"] = options.distributed_backend
-        kwargs.update(options.engine_args)
-        self.engine_kwargs = kwargs
+        self.engine_kwargs = kwargs = engine_kwargs(options, self.cpu)
         self.llm = LLM(model=options.model, **kwargs)
         self.per_request_seed = not self.cpu
         scheduler = getattr(self.llm.llm_engine.vllm_config, "scheduler_config", None)
@@ -261,6 +304,7 @@ class Engine:
         chunk_size: int,
         emit: Callable[[list[Completion]], None],
         share: int | None = None,
+        tick: Callable[[int, int], None] | None = None,
     ) -> bool:
         """``schedule="stream"``: keep the engine full, hand back every ``chunk_size`` answers.
 
@@ -271,7 +315,12 @@ class Engine:
         chunk_size`` requests are in the engine, more are pulled with ``more()`` as it
         drains; with data-parallel replicas at most ``share`` (this replica's fair part of
         the work) are taken ahead, so a small run is not swallowed by the first replica.
-        Returns False when ``more()`` delivered the end-of-work sentinel.
+        Returns False when ``more()`` delivered the end-of-work sentinel. ``tick(answers,
+        tokens)`` hears of finished requests and their tokens between chunks, for the
+        progress display: at most every ``TICK_S`` seconds, and always before the chunk
+        that holds them. (``LLM.enqueue_chat`` asks for final outputs only, so tokens count
+        when their answer finishes; were unfinished outputs reported, they would count as
+        they grow.)
         """
         engine = self.llm.llm_engine
         target = self.max_num_seqs + chunk_size
@@ -282,6 +331,19 @@ class Engine:
         alias: dict[str, str] = {}
         finished: list[Completion] = []
         finished_keys = 0
+        # answers and tokens not reported yet, time of the last report
+        ticked: list[float] = [0, 0, time.monotonic()]
+        generated: dict[str, int] = {}  # tokens so far of each unfinished request
+
+        def report(force: bool) -> None:
+            if (
+                tick is not None
+                and (ticked[0] or ticked[1])
+                and (force or time.monotonic() - ticked[2] >= TICK_S)
+            ):
+                tick(int(ticked[0]), int(ticked[1]))
+                ticked[:] = [0, 0, time.monotonic()]
+
         keep_serving = True
         source_open = True
         while True:
@@ -307,8 +369,13 @@ class Engine:
             if not in_flight:
                 break
             for out in engine.step():
+                outputs: Any = out.outputs
+                tokens = sum(len(o.token_ids) for o in outputs)
+                ticked[1] += tokens - generated.get(out.request_id, 0)
                 if not out.finished:
+                    generated[out.request_id] = tokens
                     continue
+                generated.pop(out.request_id, None)
                 done_id = out.request_id
                 if done_id not in in_flight:
                     done_id = alias.get(done_id, done_id)
@@ -320,10 +387,15 @@ class Engine:
                 request = in_flight.pop(done_id)
                 finished.extend(to_completions([request], [out], self.options.reasoning))
                 finished_keys += 1
+                ticked[0] += 1
             if finished_keys >= chunk_size or (finished and not in_flight and not backlog):
+                report(force=True)
                 emit(finished)
                 finished, finished_keys = [], 0
+            else:
+                report(force=False)
         if finished:
+            report(force=True)
             emit(finished)
         return keep_serving
 
@@ -347,6 +419,8 @@ class Engine:
             "dtype": str(getattr(mc, "dtype", "")).replace("torch.", ""),
             "per_request_seed": self.per_request_seed,
             "max_num_seqs": self.max_num_seqs,
+            "kv_cache_bytes": _kv_cache_bytes(self.llm),
+            "tuning": self.options.tuning,
             "engine_chat_template_sha256": (
                 hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str) else None
             ),
@@ -358,6 +432,12 @@ class Engine:
         if core is not None:
             with contextlib.suppress(Exception):  # best effort; the process is going away
                 core.shutdown()
+
+
+def _kv_cache_bytes(llm: Any) -> int | None:
+    cache = getattr(getattr(llm.llm_engine, "vllm_config", None), "cache_config", None)
+    value = getattr(cache, "kv_cache_memory_bytes", None)
+    return int(value) if value else None
 
 
 def _device_name() -> str:
@@ -423,9 +503,29 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(143)  # unwinds through the finally that shuts the engine down
 
 
+def _log_to(path: str) -> None:
+    """Send this process's stdout and stderr, and its children's, to ``path``: at the file
+    descriptor level, so that vLLM's C++/OpenMP output and its engine processes' logs land
+    there too, not only Python's."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(line_buffering=True)
+
+
 def _replica_main(
     rank: int, options: VLLMOptions, env: dict[str, str], inbox: Any, outbox: Any
 ) -> None:
+    if options.log_path:
+        _log_to(options.log_path)
     os.environ.update(env)
     # A process group of its own (vLLM's engine processes join it): a Ctrl-C at the terminal
     # reaches the ifharness process only, which then stops this replica in order (SIGTERM),
@@ -458,6 +558,7 @@ def _replica_main(
                         chunk_size,
                         lambda completions: outbox.put(("done", rank, completions)),
                         share,
+                        lambda answers, tokens: outbox.put(("tick", rank, answers, tokens)),
                     )
             except BaseException as e:  # noqa: BLE001
                 outbox.put(("error", rank, f"{type(e).__name__}: {e}", traceback.format_exc()))
@@ -466,6 +567,15 @@ def _replica_main(
         if engine is not None:
             engine.close()
         _kill_children()
+
+
+def _cpu_build() -> bool:
+    """vLLM's CPU build is installed, or no GPU is visible (then vLLM runs on the CPU)."""
+    try:
+        metadata.version("vllm-cpu")
+        return True
+    except metadata.PackageNotFoundError:
+        return not _visible_gpus()
 
 
 def _visible_gpus() -> list[str]:
@@ -495,9 +605,11 @@ def replica_envs(options: VLLMOptions) -> list[dict[str, str]]:
     base: dict[str, str] = {}
     if "VLLM_LOGGING_LEVEL" not in os.environ:
         base["VLLM_LOGGING_LEVEL"] = "WARNING"
+    base.update(options.tuned_env)
     if (
         "VLLM_CPU_KVCACHE_SPACE" not in os.environ
         and "kv_cache_memory_bytes" not in options.engine_args
+        and "kv_cache_memory_bytes" not in options.tuned_args
     ):
         # read by the CPU build only; its default asks for more than a NUMA node may hold
         base["VLLM_CPU_KVCACHE_SPACE"] = DEFAULT_CPU_KVCACHE_GIB
@@ -534,6 +646,9 @@ class VLLMRunner:
 
     def __init__(self, options: VLLMOptions):
         self.options = options
+        # set by the driver: called with (answers, tokens) as the replicas finish answers
+        self.on_progress: Callable[[int, int], None] | None = None
+        self._work: list[tuple[int, int, int]] | None = None
         self._procs: list[Any] = []
         self._inbox: Any = None
         self._outbox: Any = None
@@ -542,8 +657,36 @@ class VLLMRunner:
 
     # -- lifecycle
 
+    def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
+        """Call ``callback(answers, tokens)`` as the replicas finish answers (the driver's
+        progress display), more often than chunks are handed back; None: stop."""
+        self.on_progress = callback
+
+    def plan(self, requests: Sequence[Request]) -> None:
+        """Tell the runner, before :meth:`start`, what it will generate, so the engine is
+        sized for it (the KV cache for the answers in flight; see ``vllm_tuning``)."""
+        self._work = [
+            (prompt_tokens_estimate(r.messages), r.sampling.max_tokens, r.sampling.n)
+            for r in requests
+        ]
+
+    def tune(self) -> None:
+        """Choose the CPU build's dtype, cores and KV cache for this machine and work, under
+        whatever the user set (``--engine-arg``, ``VLLM_CPU_*``); once, before start."""
+        o = self.options
+        if o.tuning or not _cpu_build():
+            return
+        work = self._work
+        if work and o.data_parallel > 1:  # each replica holds about its share in flight
+            work = sorted(work, key=lambda w: -(w[0] + w[1]))[: -(-len(work) // o.data_parallel)]
+        plan = plan_cpu_engine(o.model, work, o.engine_args, os.environ)
+        o.tuned_args = {**plan.kwargs, **o.tuned_args}
+        o.tuned_env = {**plan.env, **o.tuned_env}
+        o.tuning = plan.describe()
+
     def start(self) -> None:
         require_vllm()
+        self.tune()
         envs = replica_envs(self.options)
         ctx = mp.get_context("spawn")
         self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
@@ -608,6 +751,10 @@ class VLLMRunner:
             self._inbox.put((self.options.schedule, chunk_size, list(part), share))
         while remaining:
             msg = self._receive(None, "generating")
+            if msg[0] == "tick":
+                if self.on_progress is not None:
+                    self.on_progress(msg[2], msg[3])
+                continue
             if msg[0] != "done":
                 self._raise(msg)
             remaining.difference_update(str(c.key) for c in msg[2])
@@ -643,17 +790,34 @@ class VLLMRunner:
                     except queue.Empty:
                         raise IfharnessError(
                             f"vLLM replica {rank} died while {doing} (exit code {p.exitcode}); "
-                            "its log is above"
+                            + self._where_log()
                         ) from None
             if deadline is not None and time.monotonic() > deadline:
                 raise IfharnessError(
                     f"vLLM took longer than {self.options.startup_timeout_s:.0f} s {doing}"
                 )
 
+    def _where_log(self) -> str:
+        path = self.options.log_path
+        if not path:
+            return "its log is above"
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 4000))
+                tail = f.read().decode("utf-8", "replace").splitlines()[-15:]
+        except OSError:
+            tail = []
+        shown = "".join(f"\n  {line}" for line in tail)
+        return f"the engine's log is {path}" + (f"; it ends:{shown}" if shown else "")
+
     def _raise(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "error":
             _, rank, summary, tb = msg
             if os.environ.get("IFHARNESS_DEBUG"):
                 print(tb, flush=True)
-            raise IfharnessError(f"vLLM replica {rank} failed on {self.options.model}: {summary}")
+            raise IfharnessError(
+                f"vLLM replica {rank} failed on {self.options.model}: {summary}; "
+                + self._where_log()
+            )
         raise IfharnessError(f"unexpected message from a vLLM replica: {msg[0]!r}")
