@@ -260,25 +260,3 @@ def test_real_gpt4_run_against_itself_passes(gpt4_result, gpt4_path, tmp_path):
         )
         == 0
     )
-
-
-def test_ci_recipe_is_valid_and_gates_the_committed_baseline():
-    from pathlib import Path
-
-    import yaml
-
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    wf = yaml.safe_load((docs / "github-actions-gate.yml").read_text(encoding="utf-8"))
-    job = wf["jobs"]["gate"]
-    assert job["env"]["BASELINE"] == "results/baselines/smollm2-135m-instruct__default"
-    script = "\n".join(s.get("run", "") for s in job["steps"])
-    assert "ifharness run" in script and "ifharness gate" in script
-    assert "--json results/gate.json --markdown results/gate.md" in script
-    # the options the recipe uses exist
-    from ifharness.cli import build_parser
-
-    args = build_parser().parse_args(
-        ["gate", "--baseline", "a", "--candidate", "b", "--max-drop", "2pt", "--alpha", "0.05"]
-    )
-    assert parse_drop(args.max_drop) == 0.02
-    assert "github-actions-gate.yml" in (docs / "ci-gate.md").read_text(encoding="utf-8")
