@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .htmlkit import bar_chart, ci_text, esc, page, pct, table
-from .metrics import composite_metrics, metric_names
+from .metrics import composite_metrics, metric_names, prompt_pass
 from .rundir import CompletionRow, RunData, SampleRow, VerdictRow, load_run, row_id
 from .scoring import summarize
 
@@ -62,12 +62,6 @@ def _verdict_word(v: bool | None) -> str:
     return "unscorable" if v is None else ("pass" if v else "fail")
 
 
-def _prompt_pass(values: list[bool | None]) -> str:
-    if any(v is None for v in values):
-        return "unscorable"
-    return "pass" if all(values) else "fail"
-
-
 def _samples(run: RunData, notes: list[str]) -> dict[str, SampleRow]:
     """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by ``str(key)``."""
     samples = run.folder.read_samples()
@@ -105,7 +99,8 @@ def _messages_html(sample: SampleRow | None) -> str:
 
 def _sample_html(row: VerdictRow, comp: CompletionRow | None, sample: SampleRow | None) -> str:
     key, idx = row_id(row)
-    strict, loose = _prompt_pass(row["strict"]), _prompt_pass(row["loose"])
+    strict = _verdict_word(prompt_pass(row["strict"]))
+    loose = _verdict_word(prompt_pass(row["loose"]))
     kwargs = [i.get("kwargs") or {} for i in sample["instructions"]] if sample is not None else []
     unscorable = row.get("unscorable") or {}
     inst_rows = []
