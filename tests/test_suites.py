@@ -129,7 +129,11 @@ def test_bare_id_refuses_when_two_suites_define_it(toy_suite: str):
     assert check("toy:shout", "LOUD") is True
     assert get("change_case:english_lowercase").suite == "ifeval"
     # the flat view keeps working: both constraints are listed under the same bare id
-    assert {c.suite for cid, c in load_all().items() if cid == NO_COMMA} == {"ifeval", "toy"}
+    assert {c.suite for cid, c in load_all().items() if cid == NO_COMMA} == {
+        "ifeval",
+        "ifevalg",
+        "toy",
+    }
 
 
 def test_judge_resolves_in_the_given_suite(toy_suite: str):

@@ -6,8 +6,10 @@ is loaded, never in the middle of a run.
 
 Suites are namespaces. A constraint id is unique within its suite, not across suites, so
 the registry is keyed by ``(suite, id)``. A task names its suite and every lookup of its
-ids happens there; a bare id (``check("punctuation:no_comma", …)``) resolves only when
-exactly one suite defines it, and otherwise the error names the suites that do.
+ids happens there; a bare id (``check("punctuation:no_comma", …)``) resolves when exactly
+one suite defines it, or when every suite that defines it uses the same checker (same function,
+same ``prepare``: IFEvalG re-registers IFEval's 25 checkers), to the suite that defined it
+first; otherwise the error names the suites whose checkers differ.
 
 Suites are discovered, never listed by hand:
 
@@ -141,6 +143,11 @@ class Constraint:
         return template.format(**{**ops, **kwargs})
 
 
+def _same_checker(a: Constraint, b: Constraint) -> bool:
+    """Whether two registrations decide alike: the same function and the same set-up step."""
+    return a.func is b.func and a.prepare is b.prepare
+
+
 def _describe(p: inspect.Parameter) -> str:
     ann = p.annotation
     if get_origin(ann) is Annotated:
@@ -221,7 +228,12 @@ class Registry:
         )
 
     def lookup(self, id: str, suite: str | None = None) -> Constraint:
-        """The constraint ``id`` of ``suite``; without a suite, the one suite that has it."""
+        """The constraint ``id`` of ``suite``; without a suite, the one meaning it has.
+
+        A bare id that several suites define resolves when they all use the same checker
+        (``func`` and ``prepare``), to the suite that registered it first; otherwise
+        :class:`AmbiguousConstraintError` names the suites with different checkers.
+        """
         if suite is not None:
             found = self._by_key.get((suite, id))
             if found is not None:
@@ -229,14 +241,26 @@ class Registry:
             self.require_suite(suite)
             raise UnknownConstraintError(self._unknown(id, suite))
         by_suite = self._by_id.get(id)
-        if by_suite and len(by_suite) == 1:
-            return next(iter(by_suite.values()))
-        if by_suite:
-            raise AmbiguousConstraintError(
-                f"constraint {id!r} is defined by suites {', '.join(sorted(by_suite))}; "
-                "pass suite=... (a task's `suite:` decides it for the task)"
-            )
-        raise UnknownConstraintError(self._unknown(id, None))
+        if not by_suite:
+            raise UnknownConstraintError(self._unknown(id, None))
+        # Suites that share one checker (IFEvalG re-registers IFEval's 25) are one meaning,
+        # so the id is not ambiguous: the suite that defined it first answers.
+        first = next(iter(by_suite.values()))
+        if all(_same_checker(c, first) for c in by_suite.values()):
+            return first
+        meanings: dict[str, list[str]] = {}  # first suite of each distinct checker -> sharers
+        for s, c in by_suite.items():
+            owner = next(o for o, oc in by_suite.items() if _same_checker(c, oc))
+            meanings.setdefault(owner, []).append(s)
+        shared = "".join(
+            f"; {', '.join(sorted(rest))} share{'s' if len(rest) == 1 else ''} {owner}'s checker"
+            for owner, (_, *rest) in sorted(meanings.items())
+            if rest
+        )
+        raise AmbiguousConstraintError(
+            f"constraint {id!r} is defined by suites {', '.join(sorted(meanings))}; "
+            f"pass suite=... (a task's `suite:` decides it for the task){shared}"
+        )
 
     def _unknown(self, id: str, suite: str | None) -> str:
         ids = sorted({cid for s, cid in self._by_key if suite is None or s == suite})
@@ -406,7 +430,7 @@ def unregister_suite(suite: str) -> list[Constraint]:
 
 
 def get(id: str, suite: str | None = None) -> Constraint:
-    """Constraint ``id`` of ``suite``; without a suite, of the one suite that defines it."""
+    """Constraint ``id`` of ``suite``; without a suite, its one meaning (see ``lookup``)."""
     if not _loaded:
         load_all()
     return REGISTRY.lookup(id, suite)
@@ -415,8 +439,9 @@ def get(id: str, suite: str | None = None) -> Constraint:
 def check(id: str, text: str | Text, suite: str | None = None, **kwargs: Any) -> bool:
     """Check one constraint on one text in strict mode: the RL reward-function entry point.
 
-    ``suite`` picks the namespace; without it a bare id must belong to exactly one suite.
-    A blank text never follows an instruction (reference rule).
+    ``suite`` picks the namespace; without it a bare id must have one meaning: one suite
+    defines it, or all that do share its checker. A blank text never follows an instruction
+    (reference rule).
     """
     c = get(id, suite)
     t = text if isinstance(text, Text) else Text(text)
