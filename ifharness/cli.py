@@ -732,6 +732,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_verify)
     _add_run_command(sub)
     _add_analysis_commands(sub)
+    from .reward.server import register as add_serve_reward
+
+    add_serve_reward(sub)
 
     lp = sub.add_parser(
         "lmeval-path",
