@@ -27,8 +27,8 @@ from ifharness.verifiers import (
 from ifharness.verifiers.ifevalg._util import keyword_list
 from ifharness.verifiers.ifevalg.copy import PHRASES
 from ifharness.verifiers.ifevalg.ifeval_ids import IFEVAL_IDS
-from ifharness.verifiers.ifevalg.sentences import split_into_sentences
 from ifharness.verifiers.registry import ReferenceCrash
+from ifharness.verifiers.rule_sentences import split_into_sentences
 
 SUITE = "ifevalg"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 
-from . import nlp
+from . import nlp, rule_sentences
 from .profiles import REFERENCE, Profile
 
 SentenceSplitter = Callable[[str], list[str]]
@@ -82,15 +82,13 @@ class Text:
 
     @cached_property
     def rule_sentences(self) -> list[str]:
-        """IFEval's rule-based sentences (``split_into_sentences``): five IFEvalG checks use it.
+        """IFEval's rule-based sentences (``split_into_sentences``, :mod:`.rule_sentences`):
+        five IFEvalG checks and IFBench's 2025 profile use it.
 
         Not Punkt and independent of ``language``: the reference applies the same English rules
-        to any text. The splitter lives in the ``ifevalg`` suite package; importing it on first
-        use keeps this module (which the registry imports) free of suite imports.
+        to any text.
         """
-        from .ifevalg.sentences import split_into_sentences
-
-        return split_into_sentences(self.raw)
+        return rule_sentences.split_into_sentences(self.raw)
 
     @cached_property
     def language(self) -> str | None:

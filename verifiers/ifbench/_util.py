@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import re
 import string
 import unicodedata
 from collections.abc import Callable
 
-from .. import nlp
+from .. import nlp, rule_sentences
 from ..profiles import Profile
 from ..registry import ReferenceCrash, ResourceUnavailable
 from ..text import Text
@@ -66,56 +65,8 @@ def crash(profile: Profile, what: str) -> None:
 # --- sentences ----------------------------------------------------------------------------
 
 # IFEval's rule-based splitter (google-research instructions_util.split_into_sentences), which
-# IFBench used until December 2025. Periods that do not end a sentence become a placeholder,
-# sentence ends get a marker, and the text is cut at the markers. The marker strings are part
-# of the behaviour: a literal "<stop>" in an answer splits there, as in the reference.
-_PRD, _STOP = "<prd>", "<stop>"
-_STARTERS = (
-    r"(Mr|Mrs|Ms|Dr|Prof|Capt|Cpt|Lt|He\s|She\s|It\s|They\s|Their\s|Our\s|We\s|But\s"
-    r"|However\s|That\s|This\s|Wherever)"
-)
-_SUFFIXES = "(Inc|Ltd|Jr|Sr|Co)"
-_ACRONYM = r"([A-Z][.][A-Z][.](?:[A-Z][.])?)"
-_L = "([A-Za-z])"
-_RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"(Mr|St|Mrs|Ms|Dr)[.]"), r"\1" + _PRD),  # titles
-    (re.compile(r"[.](com|net|org|io|gov|edu|me)"), _PRD + r"\1"),  # web addresses
-    (re.compile(r"([0-9])[.]([0-9])"), r"\1" + _PRD + r"\2"),  # decimals
-    (re.compile(r"\.{2,}"), lambda m: _PRD * len(m.group(0)) + _STOP),  # ellipses end one
-]
-_RULES_AFTER_PHD: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\s" + _L + r"[.] "), r" \1" + _PRD + " "),  # initials
-    (re.compile(_ACRONYM + " " + _STARTERS), r"\1" + _STOP + r" \2"),
-    (re.compile(_L + "[.]" + _L + "[.]" + _L + "[.]"), rf"\1{_PRD}\2{_PRD}\3{_PRD}"),
-    (re.compile(_L + "[.]" + _L + "[.]"), rf"\1{_PRD}\2{_PRD}"),
-    (re.compile(" " + _SUFFIXES + "[.] " + _STARTERS), r" \1" + _STOP + r" \2"),
-    (re.compile(" " + _SUFFIXES + "[.]"), r" \1" + _PRD),
-    (re.compile(" " + _L + "[.]"), r" \1" + _PRD),
-]
-# A closing quote after the end mark moves before it, so the quote stays in its sentence.
-_QUOTE_SWAPS = ((".”", "”."), ('."', '".'), ('!"', '"!'), ('?"', '"?'))
-
-
-@functools.lru_cache(maxsize=32)
-def regex_sentences(text: str) -> tuple[str, ...]:
-    """Sentences by IFEval's regex splitter: newlines are spaces, pieces are stripped, and a
-    blank last piece is dropped (blank pieces elsewhere are kept, as in the reference)."""
-    s = " " + text + "  "
-    s = s.replace("\n", " ")
-    for pattern, repl in _RULES:
-        s = pattern.sub(repl, s)
-    s = s.replace("Ph.D.", f"Ph{_PRD}D{_PRD}")
-    for pattern, repl in _RULES_AFTER_PHD:
-        s = pattern.sub(repl, s)
-    for before, after in _QUOTE_SWAPS:
-        s = s.replace(before, after)
-    for mark in ".?!":
-        s = s.replace(mark, mark + _STOP)
-    s = s.replace(_PRD, ".")
-    pieces = [p.strip() for p in s.split(_STOP)]
-    if pieces and not pieces[-1]:
-        pieces.pop()
-    return tuple(pieces)
+# IFBench used until December 2025: shared with IFEvalG (verifiers/rule_sentences.py).
+regex_sentences = rule_sentences.split_tuple
 
 
 def split_sentences(text: str, profile: Profile) -> list[str]:

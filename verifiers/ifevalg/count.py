@@ -8,10 +8,10 @@ from typing import Any
 
 from ..profiles import Profile
 from ..registry import ReferenceCrash, constraint
+from ..rule_sentences import split_into_sentences
 from ..text import Text
 from . import _util
 from ._util import count_matches, draw_keywords
-from .sentences import split_into_sentences
 
 _LOWER_WORD = re.compile(r"\b[a-z]+\b")
 _DIVIDER = re.compile(r"\s?\*\*\*\s?")  # unspaced "***" only; "* * *" is not a divider

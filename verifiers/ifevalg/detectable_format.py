@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..registry import constraint
+from ..rule_sentences import split_into_sentences
 from ..text import Text
-from .sentences import split_into_sentences
 
 
 @constraint(

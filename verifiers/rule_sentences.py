@@ -2,7 +2,8 @@
 
 IFEval ships it but no registered IFEval checker uses it; five IFEvalG checkers do
 (``sentence_hyphens``, ``first_word_sent``, ``last_word_sent``, ``counting_composition``,
-``keyword_specific_position``). It needs no data files, so it is never unavailable. The rules
+``keyword_specific_position``), and so did IFBench until December 2025 (its ``ifbench-2025``
+profile). It needs no data files, so it is never unavailable. The rules
 and their order are ``shared/specs/ifevalg.md`` §4 "Shared text tools"; the order matters,
 because each rule sees the markers the earlier ones inserted.
 
@@ -58,7 +59,7 @@ _QUOTE_SWAPS = ((".\u201d", "\u201d."), ('."', '".'), ('!"', '"!'), ('?"', '"?')
 
 
 @functools.lru_cache(maxsize=256)
-def _split(text: str) -> tuple[str, ...]:
+def split_tuple(text: str) -> tuple[str, ...]:
     s = (" " + text + "  ").replace("\n", " ")
     for pattern, repl in _PROTECT_EARLY:
         s = pattern.sub(repl, s)
@@ -83,4 +84,4 @@ def split_into_sentences(text: str) -> list[str]:
     pieces are kept (``"Wow!! Ok."`` gives ``Wow!``, ``!``, ``Ok.``), and the returned text
     can differ from the input (quote swaps, a dropped ``Inc.`` dot).
     """
-    return list(_split(text))
+    return list(split_tuple(text))
