@@ -99,7 +99,10 @@ def load_task(name: str, data: str | Path | None = None, profile: str | None = N
     elif spec.source.hf:
         rows, origin = _rows_from_hf(spec), f"hf:{spec.source.hf.path}@{spec.source.hf.revision}"
     else:
-        raise DataError(f"task {spec.name}: source names neither a file nor a Hugging Face dataset")
+        raise DataError(
+            f"task {spec.name} ships no data and names no Hugging Face dataset "
+            f"({spec_path}): pass the samples with --data FILE (Python: data=FILE)"
+        )
     samples = build_samples(spec, rows, origin, prof)
     return Task(spec, samples, origin, dataset_hash(samples), prof)
 

@@ -89,3 +89,9 @@ def test_bad_task_yaml(tmp_path):
     bad.write_text("name: x\nsuite: ifeval\nsource: {}\nunknown_field: 1\n")
     with pytest.raises(DataError, match="not a valid task definition"):
         ifharness.load_task(str(bad))
+
+
+def test_task_without_data_says_to_pass_data():
+    """ifevalg ships no data (its sets live elsewhere): the error says what to pass."""
+    with pytest.raises(DataError, match=r"task ifevalg ships no data .*--data FILE"):
+        ifharness.load_task("ifevalg")

@@ -112,6 +112,22 @@ def _prepare(
     return keys, resolved
 
 
+def _options(
+    suite: str | None,
+    mode: str,
+    reduce: str,
+    reasoning: str,
+    max_chars: int | None,
+    over_budget_score: float,
+    profile: str,
+    timeout_s: float | None,
+) -> Options:
+    """The options of one batch, checked (what every worker receives with each chunk)."""
+    check_options(mode, reduce, reasoning)
+    check_timeout(timeout_s)
+    return (suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s)
+
+
 def _score_inline(texts: Sequence[str], resolved: Sequence[Resolved], opts: Options) -> list:
     suite, mode, reduce, reasoning, max_chars, obs, profile, timeout_s = opts
     timer = SoftTimer(timeout_s) if timeout_s else None
@@ -215,19 +231,10 @@ class RewardPool:
             raise RuntimeError("this RewardPool is closed")
         timeout_s = self.timeout_s if timeout_s is _UNSET else timeout_s
         max_chars = self.max_chars if max_chars is _UNSET else max_chars
-        check_options(mode, reduce, reasoning)
-        check_timeout(timeout_s)
-        keys, resolved = _prepare(responses, constraints, suite, profile)
-        opts: Options = (
-            suite,
-            mode,
-            reduce,
-            reasoning,
-            max_chars,
-            over_budget_score,
-            profile,
-            timeout_s,
+        opts = _options(
+            suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s
         )
+        keys, resolved = _prepare(responses, constraints, suite, profile)
         n = len(responses)
         total = sum(map(len, responses))
         if not self.workers or (n < self.inline_below and total <= INLINE_CHARS):
@@ -404,19 +411,10 @@ def reward_batch(
     )
     if pool is None:
         if workers == 0:
-            check_options(mode, reduce, reasoning)
-            check_timeout(timeout_s)
-            _, resolved = _prepare(responses, constraints, suite, profile)
-            opts: Options = (
-                suite,
-                mode,
-                reduce,
-                reasoning,
-                max_chars,
-                over_budget_score,
-                profile,
-                timeout_s,
+            opts = _options(
+                suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s
             )
+            _, resolved = _prepare(responses, constraints, suite, profile)
             return _score_inline(responses, resolved, opts)
         pool = shared_pool(workers)
     return pool.reward_batch(responses, constraints, **kw)
