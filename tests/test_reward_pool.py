@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import pytest
@@ -25,6 +26,14 @@ def register_hang() -> None:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
             time.sleep(120)
         return True
+
+    @constraint("test:nap", instruction="nap", suite=HANG_SUITE)
+    def nap(t: Text) -> bool:
+        time.sleep(NAP_S)
+        return True
+
+
+NAP_S = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +139,42 @@ def test_shared_pool_and_close():
         first.reward_batch(["a"], [{"id": "punctuation:no_comma"}])
     assert shared_pool(1) is not first
     shared_pool(1).close()
+
+
+def test_concurrent_callers_share_the_workers(pool, gpt4_batch):
+    """Four threads with one answer each (OpenRLHF's per-sample calls) keep both workers
+    busy: together they take about two naps, not four; and concurrent batches from many
+    threads each get their own, right, results."""
+    texts, labels = gpt4_batch
+    expected = reward_batch(texts, labels, suite="ifeval", workers=0)
+    # the module's pool fixture has registered the test suite here and in its workers
+    with RewardPool(workers=2, inline_below=0, initializer=register_hang) as p:
+        p.wait_ready()
+        out: dict[int, object] = {}
+
+        def nap(n: int) -> None:
+            out[n] = p.reward_batch(["zzz"], [{"id": "test:nap"}], suite=HANG_SUITE)
+
+        threads = [threading.Thread(target=nap, args=(n,)) for n in range(4)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        assert len(out) == 4
+        assert elapsed < 3.2 * NAP_S, f"{elapsed:.2f} s: the calls ran one after another"
+
+        got: dict[int, object] = {}
+
+        def batch(n: int) -> None:
+            part = slice(n * 60, (n + 1) * 60)
+            got[n] = p.reward_batch(texts[part], labels[part], suite="ifeval")
+
+        threads = [threading.Thread(target=batch, args=(n,)) for n in range(9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for n in range(9):
+            assert got[n] == expected[n * 60 : (n + 1) * 60]

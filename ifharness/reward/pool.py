@@ -12,6 +12,11 @@ Decisions:
   ``CHUNK_CHARS`` characters, so one long answer does not hold up many short ones); each
   worker gets one chunk at a time and sends back the chunk's results at once. Constraints
   travel as their cache key (the label string or canonical JSON), bound once per worker.
+* **One dispatcher, many callers.** A thread of the pool owns the workers: it hands out the
+  chunks of every batch in flight (first come, first served) as workers come free, collects
+  results and enforces the budget; a caller queues its chunks and waits for its own batch
+  (:class:`~ifharness.reward.batch.Batch`). So threads that each score one answer
+  (OpenRLHF's and verl's per-sample calls) keep every worker busy.
 * **Budget per answer.** ``max_chars`` is decided in the parent (an over-long answer is never
   shipped). ``timeout_s`` has a soft bound inside the worker (``SIGALRM`` raising in the
   check; see :class:`~ifharness.reward.core.SoftTimer`) and a hard bound in the parent: each
@@ -37,24 +42,19 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
 
+from .batch import Batch, options, prepare, score_inline
 from .core import (
     DEFAULT_MAX_CHARS,
-    ID_KEYS,
-    ConstraintsError,
     ConstraintsLike,
-    Resolved,
     RewardResult,
-    SoftTimer,
     _parser,
-    check_options,
     check_timeout,
-    constraints_key,
     over_budget_result,
-    resolve,
-    score_answer,
     timeout_reason,
 )
 from .worker import TICK_S, Worker
+
+Job = tuple[Batch, list[int]]  # a chunk: batch indices of one batch
 
 DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 DEFAULT_TIMEOUT_S = 5.0
@@ -64,77 +64,6 @@ CHUNK_CHARS = 200_000
 INLINE_BELOW = 8
 INLINE_CHARS = 20_000
 _UNSET: Any = object()
-
-# (suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s)
-Options = tuple[str | None, str, str, str, "int | None", float, str, "float | None"]
-
-
-def per_response(responses: Sequence[str], constraints: Any) -> list[ConstraintsLike]:
-    """One constraints value per response: ``constraints`` itself when it is a single value
-    (a string, a dict, a list of ``{"id"}`` dicts or ``(id, kwargs)`` pairs), else its items."""
-    if _is_single(constraints):
-        return [constraints] * len(responses)
-    if len(constraints) != len(responses):
-        raise ConstraintsError(
-            f"{len(responses)} responses but {len(constraints)} constraints: give one per "
-            "response, or a single one for all"
-        )
-    return list(constraints)
-
-
-def _is_single(constraints: Any) -> bool:
-    if not isinstance(constraints, (list, tuple)) or not constraints:
-        return True
-    first = constraints[0]
-    if isinstance(first, dict):
-        return "id" in first and not any(k in first for k in ID_KEYS)
-    return (
-        isinstance(first, (list, tuple))
-        and len(first) == 2
-        and isinstance(first[0], str)
-        and (first[1] is None or isinstance(first[1], dict))
-    )
-
-
-def _prepare(
-    responses: Sequence[str], constraints: Any, suite: str | None, profile: str
-) -> tuple[list[str], list[Resolved]]:
-    keys, resolved = [], []
-    for n, c in enumerate(per_response(responses, constraints)):
-        if not isinstance(responses[n], str):
-            raise TypeError(f"response {n} must be a str, got {type(responses[n]).__name__}")
-        try:
-            key = constraints_key(c)
-            resolved.append(resolve(key, suite, profile))
-        except ConstraintsError as e:
-            raise ConstraintsError(f"response {n}: {e}") from None
-        keys.append(key)
-    return keys, resolved
-
-
-def _options(
-    suite: str | None,
-    mode: str,
-    reduce: str,
-    reasoning: str,
-    max_chars: int | None,
-    over_budget_score: float,
-    profile: str,
-    timeout_s: float | None,
-) -> Options:
-    """The options of one batch, checked (what every worker receives with each chunk)."""
-    check_options(mode, reduce, reasoning)
-    check_timeout(timeout_s)
-    return (suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s)
-
-
-def _score_inline(texts: Sequence[str], resolved: Sequence[Resolved], opts: Options) -> list:
-    suite, mode, reduce, reasoning, max_chars, obs, profile, timeout_s = opts
-    timer = SoftTimer(timeout_s) if timeout_s else None
-    return [
-        score_answer(text, res, mode, reduce, reasoning, max_chars, obs, profile, timer)
-        for text, res in zip(texts, resolved)
-    ]
 
 
 class RewardPool:
@@ -147,6 +76,11 @@ class RewardPool:
     scores in the calling process. ``initializer`` (a picklable, importable function) runs
     first in each worker: constraints registered at run time in the parent have to be
     registered there too. ``replaced`` counts the workers killed and replaced so far.
+
+    Calls from several threads at once share the workers: one dispatcher thread owns them
+    and hands out the chunks of every batch in flight as workers come free (OpenRLHF and
+    verl call a reward per sample from many threads; each call must not wait for the
+    others' whole batches).
     """
 
     chunks_per_worker = 4  # a batch is cut into about this many chunks per worker
@@ -171,14 +105,26 @@ class RewardPool:
         self.grace_s = grace_s
         self.inline_below = inline_below
         self.replaced = 0
+        self.closed = False
         self._ctx = mp.get_context(start_method)
         self._initializer = initializer
-        self._lock = threading.Lock()
         self._pid = os.getpid()
         self._job = 0
         self._failed_starts = 0
+        self._broken: BaseException | None = None
+        self._lock = threading.Lock()  # guards _queue, _control, _stopping
+        self._queue: deque[Job] = deque()
+        self._control: list[tuple[str]] = []
+        self._stopping = False
+        self._jobs: dict[int, Job] = {}  # the dispatcher's alone
         self._pool: list[Worker] = [self._spawn() for _ in range(workers)]
-        self.closed = False
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._thread: threading.Thread | None = None
+        if workers:
+            self._thread = threading.Thread(
+                target=self._dispatch, name="ifharness-reward-dispatch", daemon=True
+            )
+            self._thread.start()
 
     def _spawn(self) -> Worker:
         return Worker(self._ctx, self._initializer)
@@ -195,22 +141,36 @@ class RewardPool:
         self.closed = True
         if os.getpid() != self._pid:  # a forked copy: the workers are the parent's
             return
+        with self._lock:
+            self._stopping = True
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         for w in self._pool:
             w.stop()
         self._pool = []
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"!")
+        except (OSError, ValueError):
+            pass
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until every worker has warmed up (benchmarks call this; scoring need not)."""
         deadline = time.monotonic() + timeout
-        for w in self._pool:
-            while not w.ready and time.monotonic() < deadline:
-                if w.conn.poll(TICK_S):
-                    self._receive(w, {}, [])
+        while time.monotonic() < deadline and not all(w.ready for w in self._pool):
+            if self._broken is not None:
+                raise self._broken
+            time.sleep(TICK_S)
 
     def clear_caches(self) -> None:
         """Empty the workers' per-token and per-sentence caches (for cold benchmarks)."""
-        for w in self._pool:
-            w.conn.send(("clear",))
+        with self._lock:
+            self._control.append(("clear",))
+        self._wake()
 
     def reward_batch(
         self,
@@ -231,35 +191,49 @@ class RewardPool:
             raise RuntimeError("this RewardPool is closed")
         timeout_s = self.timeout_s if timeout_s is _UNSET else timeout_s
         max_chars = self.max_chars if max_chars is _UNSET else max_chars
-        opts = _options(
+        opts = options(
             suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s
         )
-        keys, resolved = _prepare(responses, constraints, suite, profile)
+        keys, resolved = prepare(responses, constraints, suite, profile)
         n = len(responses)
         total = sum(map(len, responses))
         if not self.workers or (n < self.inline_below and total <= INLINE_CHARS):
-            return _score_inline(responses, resolved, opts)
-        results: list[RewardResult | None] = [None] * n
+            return score_inline(responses, resolved, opts)
+        if os.getpid() != self._pid:
+            raise RuntimeError("a RewardPool cannot be used from a forked process")
+        if self._broken is not None:
+            raise self._broken
+        batch = Batch(responses, keys, resolved, opts, [None] * n, n)
         todo = []
         for i, text in enumerate(responses):
             if max_chars is not None and len(text) > max_chars:  # decided here, never shipped
                 split = _parser(reasoning).split(text)
                 if len(split.answer) > max_chars:
                     reason = f"answer has {len(split.answer)} chars, max_chars is {max_chars}"
-                    results[i] = over_budget_result(
-                        resolved[i], reason, over_budget_score, split.unterminated
+                    batch.settle(
+                        i,
+                        over_budget_result(
+                            resolved[i], reason, over_budget_score, split.unterminated
+                        ),
                     )
                     continue
             todo.append(i)
-        with self._lock:
-            self._run(todo, responses, keys, resolved, opts, results)
-        return results  # type: ignore[return-value]
+        if todo:
+            with self._lock:
+                self._queue.extend((batch, chunk) for chunk in self._chunks(todo, responses))
+            self._wake()
+            while not batch.done.wait(0.5):
+                if self._thread is None or not self._thread.is_alive():
+                    raise RuntimeError("the reward pool's dispatcher stopped (pool closed?)")
+        if batch.error is not None:
+            raise batch.error
+        return batch.results  # type: ignore[return-value]
 
     # ---------------------------------------------------------------------- the dispatcher
 
-    def _chunks(self, todo: list[int], responses: Sequence[str]) -> deque[list[int]]:
+    def _chunks(self, todo: list[int], responses: Sequence[str]) -> list[list[int]]:
         per = max(1, min(CHUNK_ITEMS, -(-len(todo) // (self.workers * self.chunks_per_worker))))
-        chunks: deque[list[int]] = deque()
+        chunks: list[list[int]] = []
         current: list[int] = []
         chars = 0
         for i in todo:
@@ -273,27 +247,59 @@ class RewardPool:
             chunks.append(current)
         return chunks
 
-    def _run(self, todo, responses, keys, resolved, opts, results) -> None:
-        queue = self._chunks(todo, responses)
-        jobs: dict[int, list[int]] = {}
-        timeout_s = opts[7]
-        while queue or jobs:
-            if os.getpid() != self._pid:
-                raise RuntimeError("a RewardPool cannot be used from a forked process")
-            for w in self._pool:
-                if w.ready and w.chunk is None and queue:
-                    chunk = queue.popleft()
-                    self._job += 1
-                    w.chunk, w.job = chunk, self._job
-                    jobs[w.job] = chunk
-                    w.conn.send(("score", w.job, [(i, responses[i], keys[i]) for i in chunk], opts))
-            conns = {w.conn: w for w in self._pool}
-            for conn in wait(list(conns), timeout=TICK_S):
-                self._receive(conns[conn], jobs, results, queue, resolved, opts)
-            if timeout_s is not None:
-                self._enforce(timeout_s, jobs, results, queue, resolved, opts)
+    def _dispatch(self) -> None:
+        """The dispatcher thread: hand out chunks, collect results, enforce the budget."""
+        try:
+            while True:
+                with self._lock:
+                    if self._stopping:
+                        break
+                    control, self._control = self._control, []
+                for msg in control:
+                    for w in self._pool:
+                        w.conn.send(msg)
+                self._assign()
+                conns = {w.conn: w for w in self._pool}
+                ready = wait([*conns, self._wake_r], timeout=TICK_S if self._jobs else 0.5)
+                for conn in ready:
+                    if conn is self._wake_r:
+                        while self._wake_r.poll():
+                            self._wake_r.recv_bytes()
+                    else:
+                        self._receive(conns[conn])  # type: ignore[index]
+                self._enforce()
+        except BaseException as e:  # noqa: BLE001 - every waiting caller must hear of it
+            self._broken = (
+                e
+                if isinstance(e, RuntimeError)
+                else RuntimeError(f"the reward pool's dispatcher failed: {type(e).__name__}: {e}")
+            )
+        finally:
+            error = self._broken or RuntimeError("this RewardPool was closed during the call")
+            with self._lock:
+                pending = [b for b, _ in self._queue]
+                self._queue.clear()
+            for batch in pending + [b for b, _ in self._jobs.values()]:
+                batch.fail(error)
+            self._jobs.clear()
 
-    def _receive(self, w, jobs, results, queue=None, resolved=None, opts=None) -> None:
+    def _assign(self) -> None:
+        for w in self._pool:
+            if not (w.ready and w.chunk is None):
+                continue
+            with self._lock:
+                while self._queue and self._queue[0][0].error is not None:
+                    self._queue.popleft()  # a failed batch's chunks are not scored
+                if not self._queue:
+                    return
+                batch, chunk = self._queue.popleft()
+            self._job += 1
+            w.chunk, w.job = chunk, self._job
+            self._jobs[w.job] = (batch, chunk)
+            items = [(i, batch.responses[i], batch.keys[i]) for i in chunk]
+            w.conn.send(("score", w.job, items, batch.opts))
+
+    def _receive(self, w: Worker) -> None:
         try:
             kind, job, payload = w.conn.recv()
         except (EOFError, OSError):
@@ -304,55 +310,55 @@ class RewardPool:
                         "reward workers keep dying before they are ready (exit code "
                         f"{w.process.exitcode}); is the initializer importable?"
                     ) from None
-            self._replace(w, jobs, results, queue, resolved, opts, "the worker died")
+            self._replace(w, "the worker died")
             return
         if kind == "ready":
             w.ready = True
             return
-        chunk = jobs.pop(job, None)
+        entry = self._jobs.pop(job, None)
         w.chunk = None
+        if entry is None:
+            return
+        batch, chunk = entry
         if kind == "error":
-            raise RuntimeError(f"reward worker failed:\n{payload}")
-        if chunk is not None:
-            for i, r in zip(chunk, payload):
-                results[i] = r
+            batch.fail(RuntimeError(f"reward worker failed:\n{payload}"))
+            return
+        for i, r in zip(chunk, payload):
+            batch.settle(i, r)
 
-    def _enforce(self, timeout_s, jobs, results, queue, resolved, opts) -> None:
+    def _enforce(self) -> None:
         now = time.monotonic()
         for w in list(self._pool):
-            if w.chunk is None:
+            entry = self._jobs.get(w.job) if w.chunk is not None else None
+            timeout_s = entry[0].opts[7] if entry is not None else None
+            if timeout_s is None:
                 continue
             started = w.slot[1]
             if started and now - started > timeout_s + self.grace_s:
                 index = int(w.slot[0])
                 if w.slot[1] != started:
                     continue  # it moved on meanwhile
-                self._replace(
-                    w,
-                    jobs,
-                    results,
-                    queue,
-                    resolved,
-                    opts,
-                    timeout_reason(timeout_s),
-                    culprit=index,
-                )
+                self._replace(w, timeout_reason(timeout_s), culprit=index)
 
-    def _replace(self, w, jobs, results, queue, resolved, opts, reason, culprit=None) -> None:
+    def _replace(self, w: Worker, reason: str, culprit: int | None = None) -> None:
         """Kill ``w``, flag its current answer over budget, queue the rest, start another."""
-        chunk = jobs.pop(w.job, None) if w.chunk is not None else None
-        if chunk is not None and culprit is None and w.slot[1]:
+        entry = self._jobs.pop(w.job, None) if w.chunk is not None else None
+        if entry is not None and culprit is None and w.slot[1]:
             culprit = int(w.slot[0])
         w.kill()
         self._pool[self._pool.index(w)] = self._spawn()
         self.replaced += 1
-        if chunk is None or resolved is None or opts is None:
+        if entry is None:
             return
+        batch, chunk = entry
         if culprit is not None and culprit in chunk:
-            results[culprit] = over_budget_result(resolved[culprit], reason, opts[5])
-        rest = [i for i in chunk if i != culprit and results[i] is None]
+            batch.settle(
+                culprit, over_budget_result(batch.resolved[culprit], reason, batch.opts[5])
+            )
+        rest = [i for i in chunk if i != culprit and batch.results[i] is None]
         if rest:
-            queue.appendleft(rest)
+            with self._lock:
+                self._queue.appendleft((batch, rest))
 
 
 _SHARED: dict[tuple[int, int], RewardPool] = {}
@@ -411,10 +417,10 @@ def reward_batch(
     )
     if pool is None:
         if workers == 0:
-            opts = _options(
+            opts = options(
                 suite, mode, reduce, reasoning, max_chars, over_budget_score, profile, timeout_s
             )
-            _, resolved = _prepare(responses, constraints, suite, profile)
-            return _score_inline(responses, resolved, opts)
+            _, resolved = prepare(responses, constraints, suite, profile)
+            return score_inline(responses, resolved, opts)
         pool = shared_pool(workers)
     return pool.reward_batch(responses, constraints, **kw)
