@@ -149,3 +149,16 @@ def test_symmetrised_form():
 def test_unknown_id_is_named():
     with pytest.raises(KeyError, match="not an IFEvalG id"):
         conflicts("punctuation:no_comma", "count:pronouns")
+
+
+def test_generator_map_adds_the_pairs_the_reference_table_misses():
+    """conflicts_extra.json is merged by conflict_map (what the generator reads); the
+    reference table itself stays as published."""
+    from ifharness.verifiers.conflicts import conflict_map, conflicts, raw_conflicts
+
+    a, b = "detectable_format:square_brackets", "keywords:palindrome"
+    raw = raw_conflicts("ifevalg")
+    assert b not in raw[a] and a not in raw[b]
+    assert conflicts("ifevalg", a, b) and conflicts("ifevalg", b, a)
+    table = conflict_map("ifevalg")
+    assert all(x in table[y] for x, ys in table.items() for y in ys)  # still symmetric

@@ -36,7 +36,7 @@ import pkgutil
 import random
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -93,6 +93,12 @@ class Constraint:
     instruction: str
     pseudo: str | None
     prepare: Prepare | None
+    # How the generator draws this constraint's kwargs (see ``verifiers/draws.py``); ``None``
+    # for a constraint without kwargs or one not yet declared for generation.
+    draw: Mapping[str, Any] | None = field(default=None, compare=False)  # a dict: not hashable
+    # How a kwarg's value reads in the instruction sentence (a language code as its name, as
+    # the reference's own prompts write it); the pseudo-code form keeps the value itself.
+    wording: Mapping[str, Mapping[Any, str]] | None = field(default=None, compare=False)
 
     @property
     def kwargs_schema(self) -> dict[str, Any]:
@@ -140,7 +146,12 @@ class Constraint:
         for k, v in kwargs.items():  # the last relation kwarg names the operator
             if k.endswith("relation") and v in SYMBOL:
                 ops["op"] = SYMBOL[v]
-        return template.format(**{**ops, **kwargs})
+        words = dict(kwargs)
+        if self.wording and not (pseudo and self.pseudo):
+            for k, table in self.wording.items():
+                if k in words:
+                    words[k] = table.get(words[k], words[k])
+        return template.format(**{**ops, **words})
 
 
 def _same_checker(a: Constraint, b: Constraint) -> bool:
@@ -327,11 +338,18 @@ def constraint(
     pseudo: str | None = None,
     prepare: Prepare | None = None,
     suite: str | None = None,
+    draw: Mapping[str, Any] | None = None,
+    wording: Mapping[str, Mapping[Any, str]] | None = None,
 ) -> Callable[[Callable[..., bool]], Callable[..., bool]]:
     """Register ``func`` as the verifier of constraint ``id`` (``family:name``) in ``suite``.
 
     ``suite`` defaults to the suite package the function lives in (``verifiers/<suite>/``),
     or to the entry point's suite while an ``ifharness.suites`` entry point is imported.
+    ``draw`` declares, per kwarg, the values ``ifharness generate`` picks from (a list, a
+    ``Words``/``Word``/``PROMPT`` marker or a callable; see ``verifiers/draws.py``), kept next to
+    the signature so a new constraint states its generator ranges where it is defined.
+    ``wording`` maps a kwarg's values to the words the instruction sentence uses for them
+    (``{"language": {"pt": "Portuguese", ...}}``); checks and pseudo-code see the values.
     """
 
     def register(func: Callable[..., bool]) -> Callable[..., bool]:
@@ -353,6 +371,8 @@ def constraint(
                 instruction=instruction,
                 pseudo=pseudo,
                 prepare=prepare,
+                draw=dict(draw) if draw is not None else None,
+                wording={k: dict(v) for k, v in wording.items()} if wording else None,
             )
         )
         return func

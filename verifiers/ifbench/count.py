@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import Field
 
+from ..draws import Word
 from ..registry import constraint
 from ..text import Text
 from . import PERSON_NAMES_SUBSTRING, PRONOUNS_2025
@@ -15,10 +18,18 @@ from ._util import delete_p, strip_p, word_tokens_of
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
+def _narrow_band(rng: random.Random, drawn: Mapping[str, Any]) -> int:
+    """``max_words`` for a drawn ``min_words``: a band 5-10 % wide, as the reference draws it
+    (every range in its data is that narrow)."""
+    low = drawn["min_words"]
+    return low + rng.randint(max(1, low // 20), max(2, low // 10))
+
+
 @constraint(
     "count:word_count_range",
     instruction="Your answer must be between {min_words} and {max_words} words long.",
     pseudo="assert {min_words} <= len(findall(r'\\w+', response)) <= {max_words}",
+    draw={"min_words": range(100, 501, 10), "max_words": _narrow_band},
 )
 def word_count_range(t: Text, min_words: int, max_words: int) -> bool:
     return min_words <= len(t.words) <= max_words
@@ -28,6 +39,7 @@ def word_count_range(t: Text, min_words: int, max_words: int) -> bool:
     "count:unique_word_count",
     instruction="Use at least {N} different words in your answer.",
     pseudo="assert len({{strip_p(w) for w in split(lower(response))}}) >= {N}",
+    draw={"N": range(30, 81, 10)},
 )
 def unique_word_count(t: Text, N: int) -> bool:
     # A token made only of punctuation strips to "", and "" counts as one word.
@@ -42,6 +54,7 @@ _CONJUNCTIONS = frozenset({"and", "but", "for", "nor", "or", "so", "yet"})
     instruction="Use at least {small_n} different coordinating conjunctions in your answer.",
     pseudo="assert len({{w for w in split(response) if lower(strip_p(w)) in FANBOYS}}) "
     ">= {small_n}",
+    draw={"small_n": range(2, 6)},
 )
 def conjunctions(t: Text, small_n: int) -> bool:
     # The reference collects the raw tokens, so "and", "And" and "and," are three conjunctions.
@@ -112,6 +125,7 @@ _WHOLE_NAME = re.compile(r"\b(?:" + "|".join(map(re.escape, PERSON_NAMES)) + r")
     + ", ".join(PERSON_NAMES)
     + ".",
     pseudo="assert count(n for n in NAMES if search(r'\\b' + n + r'\\b', response)) >= {N}",
+    draw={"N": range(3, 16)},
 )
 def person_names(t: Text, N: int) -> bool:
     if t.profile.has(PERSON_NAMES_SUBSTRING):
@@ -128,6 +142,7 @@ _DIGITS = re.compile(r"\d+")
     "count:numbers",
     instruction="Your answer must contain exactly {N} numbers.",
     pseudo="assert len(findall(r'\\d+', delete_p(response))) == {N}",
+    draw={"N": range(2, 16)},
 )
 def numbers(t: Text, N: int) -> bool:
     # Punctuation goes first, so 3.14, 1,000 and 2024-05-01 are one number each.
@@ -142,6 +157,7 @@ _JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
     instruction="Every word at a position that is a multiple of {N} must be a Japanese word.",
     pseudo="assert all(has_kana_or_kanji(w) for i, w in enumerate(split(response), 1) "
     "if i % {N} == 0 and strip_p(w) and not isdigit(strip_p(w)))",
+    draw={"N": range(5, 21)},
 )
 def words_japanese(t: Text, N: PositiveInt) -> bool:
     for position, token in enumerate(t.ws_tokens, start=1):
@@ -177,6 +193,7 @@ PRONOUNS_2025_SET = frozenset(
     instruction="Your answer must contain at least {N} pronouns.",
     pseudo="assert count(w for w in word_tokenize(lower(replace(response, '/', ' '))) "
     "if w in PRONOUNS) >= {N}",
+    draw={"N": range(5, 31)},
 )
 def pronouns(t: Text, N: int) -> bool:
     text = t.raw.replace("/", " ").lower()  # "she/her" counts twice
@@ -218,6 +235,7 @@ _TIMES = (1, 2, 3, 5, 7)
     "{keyword4} five times and {keyword5} seven times.",
     pseudo="assert [lower(response).count(lower(k)) for k in ({keyword1!r}, {keyword2!r}, "
     "{keyword3!r}, {keyword4!r}, {keyword5!r})] == [1, 2, 3, 5, 7]",
+    draw={f"keyword{i}": Word() for i in range(1, 6)},
 )
 def keywords_multiple(
     t: Text, keyword1: str, keyword2: str, keyword3: str, keyword4: str, keyword5: str

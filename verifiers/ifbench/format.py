@@ -68,6 +68,7 @@ _LETTER_OPTIONS = re.compile(r"\W*[aA]\W*[bB]\W*[cC]\W*")
     "format:options",
     instruction="Answer with one of these options and nothing else: {options}.",
     pseudo="assert normalise(response) in [normalise(o) for o in split_options({options!r})]",
+    draw={"options": ("yes/no/maybe", "I know or I don't know", "a), b), c), d)")},
 )
 def options(t: Text, options: str) -> bool:
     if "/" in options:
@@ -170,6 +171,7 @@ def quote_unquote(t: Text) -> bool:
     "format:list",
     instruction="Answer with a list whose items are marked with {sep} instead of bullet points.",
     pseudo="assert count(findall(escape({sep!r}), response)) >= 2",
+    draw={"sep": ("!?!?", "SEPARATOR", "-")},
 )
 def list_(t: Text, sep: str) -> bool:
     # Anywhere counts, not only at a line start; for "-", hyphens inside words count.

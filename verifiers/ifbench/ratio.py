@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..draws import PROMPT
 from ..registry import constraint
 from ..text import Text
 from ._util import crash, english_stopwords, sentences
@@ -12,6 +13,7 @@ from ._util import crash, english_stopwords, sentences
     instruction="Stop words may make up no more than {percentage}% of the words in your answer.",
     pseudo="w = findall(r'\\w+', response); "
     "assert w and 100 * count_stopwords(w) / len(w) <= {percentage}",
+    draw={"percentage": range(30, 56, 5)},
 )
 def stop_words(t: Text, percentage: int) -> bool:
     words = t.words
@@ -79,6 +81,7 @@ def _char_trigrams(s: str) -> set[str]:
     pseudo="r = trigrams(response); assert r and "
     "{percentage} - 2 <= 100 * len(r & trigrams({reference_text!r})) / len(r) "
     "<= {percentage} + 2",
+    draw={"reference_text": PROMPT, "percentage": range(10, 51, 5)},
 )
 def overlap(t: Text, reference_text: str, percentage: int) -> bool:
     # Character trigrams of the raw strings, as sets (nltk.ngrams over a str).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field
 
+from ..draws import PROMPT
 from ..profiles import Profile
 from ..registry import KwargsError, constraint
 from ..text import Text
@@ -21,6 +23,7 @@ NonEmpty = Annotated[str, Field(min_length=1)]  # the reference refuses to build
     "Say nothing before the repeated request. Request: {prompt_to_repeat}",
     pseudo="assert response != {prompt_to_repeat!r} and split(response)[1:] == "
     "split({prompt_to_repeat!r})[1:]",
+    draw={"prompt_to_repeat": PROMPT},
 )
 def repeat_change(t: Text, prompt_to_repeat: NonEmpty) -> bool:
     if t.raw == prompt_to_repeat:
@@ -65,6 +68,13 @@ def _draw_word_span(kwargs: dict[str, Any], rng: random.Random, profile: Profile
     return {**kwargs, "n_start": start, "n_end": end}
 
 
+def _span_end(rng: random.Random, drawn: Mapping[str, Any]) -> int:
+    """``n_end`` 5-15 characters after ``n_start`` (the reference data's spans), kept inside
+    the prompt so the span to copy is never empty."""
+    start = drawn["n_start"]
+    return min(start + rng.randint(5, 15), max(start, len(drawn["prompt_to_repeat"]) - 1))
+
+
 @constraint(
     "repeat:repeat_span",
     instruction="Copy the span of the text below from index {n_start} to index {n_end}, both "
@@ -72,6 +82,7 @@ def _draw_word_span(kwargs: dict[str, Any], rng: random.Random, profile: Profile
     pseudo="assert lower(strip(response)) == "
     "lower(strip({prompt_to_repeat!r}[{n_start}:{n_end} + 1]))",
     prepare=_draw_word_span,
+    draw={"prompt_to_repeat": PROMPT, "n_start": range(0, 11), "n_end": _span_end},
 )
 def repeat_span(t: Text, prompt_to_repeat: NonEmpty, n_start: int, n_end: int) -> bool:
     answer = t.stripped.lower()

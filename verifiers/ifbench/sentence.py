@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..draws import Word
 from ..registry import ReferenceCrash, constraint
 from ..text import Text
 from . import SENTENCE_KEYWORD_SUBSTRING
@@ -51,6 +52,7 @@ def alliteration_increment(t: Text) -> bool:
     instruction="Each sentence must have exactly {small_n} more words than the sentence before it.",
     pseudo="c = [len(split(delete_p(s))) for s in sentences(response)]; "
     "assert all(b == a + {small_n} for a, b in pairs(c))",
+    draw={"small_n": range(1, 6)},
 )
 def increment(t: Text, small_n: int) -> bool:
     sents = sentences(t)
@@ -65,6 +67,7 @@ def increment(t: Text, small_n: int) -> bool:
     instruction="The word {word} must appear in sentence number {N} of your answer.",
     pseudo="s = sentences(response); assert len(s) >= {N} and "
     "search(r'\\b' + {word!r} + r'\\b', s[{N} - 1], IGNORECASE)",
+    draw={"word": Word(), "N": range(2, 11)},
 )
 def keyword(
     t: Text, word: Annotated[str, Field(min_length=1)], N: Annotated[int, Field(ge=0)]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..draws import Word
 from ..registry import constraint
 from ..text import Text
 from . import WORD_POSITIONS_2025
@@ -126,6 +127,7 @@ def start_verb(t: Text) -> bool:
     "words:repeats",
     instruction="Do not use any word more than {small_n} times.",
     pseudo="assert max(Counter(split(delete_p(lower(response)))).values()) <= {small_n}",
+    draw={"small_n": range(2, 6)},
 )
 def repeats(t: Text, small_n: int) -> bool:
     counts = Counter(delete_p(t.lower).split())
@@ -194,6 +196,7 @@ def no_consecutive(t: Text) -> bool:
     instruction="Use the word {keyword} as word number {m} of sentence number {n}.",
     pseudo="s = sentences(response); w = alnum_tokens(s[{n} - 1]); "
     "assert lower(w[{m} - 1]) == lower({keyword!r})",
+    draw={"keyword": Word(), "n": range(2, 11), "m": range(3, 16)},
 )
 def keywords_specific_position(t: Text, keyword: str, n: PositiveInt, m: PositiveInt) -> bool:
     sents = sentences(t)
@@ -212,6 +215,7 @@ def keywords_specific_position(t: Text, keyword: str, n: PositiveInt, m: Positiv
     "{keyword}.",
     pseudo="w = word_tokenize(response); "
     "assert lower(w[1]) == lower(w[-2 if w[-1] not in P else -3]) == lower({keyword!r})",
+    draw={"keyword": Word()},
 )
 def words_position(t: Text, keyword: str) -> bool:
     tokens = t.word_tokens

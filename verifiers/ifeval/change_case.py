@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..draws import RELATIONS, given
 from ..registry import constraint
 from ..relations import Relation, holds
 from ..text import Text
@@ -13,6 +14,12 @@ from ..text import Text
     "{capital_frequency} times.",
     pseudo="assert count(w for w in word_tokenize(response) if w.isupper()) {op} "
     "{capital_frequency}",
+    draw={
+        "capital_relation": RELATIONS,
+        "capital_frequency": given(
+            "capital_relation", {"less than": range(3, 11), "at least": range(2, 9)}
+        ),
+    },
 )
 def capital_word_frequency(t: Text, capital_frequency: int, capital_relation: Relation) -> bool:
     return holds(capital_relation, sum(1 for w in t.word_tokens if w.isupper()), capital_frequency)

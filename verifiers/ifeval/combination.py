@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..draws import PROMPT
 from ..registry import constraint
 from ..text import Text
 
@@ -14,7 +15,8 @@ from ..text import Text
     "combination:two_responses",
     instruction="Give two different responses. Responses and only responses should be separated by "
     "6 asterisk symbols: ******.",
-    pseudo="parts = split('******', response); assert len(nonblank(parts)) == 2 and parts differ",
+    pseudo="parts = split('******', response); "
+    "assert len(nonblank(parts)) == 2 and parts[0].strip() != parts[1].strip()",
 )
 def two_responses(t: Text) -> bool:
     pieces = t.raw.split("******")
@@ -34,6 +36,7 @@ def two_responses(t: Text) -> bool:
     "(1. do not say any words or characters before repeating the request; "
     "2. the request you need to repeat does not include this sentence) {prompt_to_repeat}",
     pseudo="assert lower(strip(response)).startswith(lower(strip({prompt_to_repeat!r})))",
+    draw={"prompt_to_repeat": PROMPT},
 )
 def repeat_prompt(t: Text, prompt_to_repeat: Annotated[str, Field(min_length=1)]) -> bool:
     return t.stripped.lower().startswith(prompt_to_repeat.strip().lower())

@@ -22,6 +22,7 @@ _PLAIN_MARKER = re.compile(r"[\w. ]+")
     instruction="The response must contain at least {num_placeholders} placeholders represented by "
     "square brackets, such as [address].",
     pseudo="assert len(findall(r'\\[.*?\\]', response)) >= {num_placeholders}",
+    draw={"num_placeholders": range(1, 5)},
 )
 def number_placeholders(t: Text, num_placeholders: int) -> bool:
     return len(_PLACEHOLDER.findall(t.raw)) >= num_placeholders
@@ -32,6 +33,7 @@ def number_placeholders(t: Text, num_placeholders: int) -> bool:
     instruction="At the end of your response, please explicitly add a postscript starting with "
     "{postscript_marker}",
     pseudo="assert search(marker_pattern({postscript_marker!r}), lower(response), MULTILINE)",
+    draw={"postscript_marker": ["P.S.", "P.P.S"]},
 )
 def postscript(t: Text, postscript_marker: str) -> bool:
     # Not anchored to a line start or to the end: a "p.s." anywhere passes (reference).

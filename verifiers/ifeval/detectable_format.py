@@ -22,6 +22,7 @@ _ANSWERS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
     "bullet points such as:\n"
     "* This is point 1.\n* This is point 2",
     pseudo="assert count_lines(r'^\\s*\\*[^*]') + count_lines(r'^\\s*-') == {num_bullets}",
+    draw={"num_bullets": range(2, 7)},
 )
 def number_bullet_lists(t: Text, num_bullets: int) -> bool:
     return _bullets(t.raw, "*") + _bullets(t.raw, "-") == num_bullets
@@ -78,6 +79,7 @@ def constrained_response(t: Text) -> bool:
     "*highlighted section*.",
     pseudo="assert count(nonblank(findall(r'\\*[^\\n*]*\\*')) + "
     "nonblank(findall(r'\\*\\*[^\\n*]*\\*\\*'))) >= {num_highlights}",
+    draw={"num_highlights": range(1, 5)},
 )
 def number_highlighted_sections(t: Text, num_highlights: int) -> bool:
     count = sum(1 for h in _HIGHLIGHT.findall(t.raw) if h.strip("*").strip())
@@ -93,6 +95,9 @@ def number_highlighted_sections(t: Text, num_highlights: int) -> bool:
     "{section_spliter} 2\n[content of section 2]",
     pseudo="assert len(split(r'\\s?' + {section_spliter!r} + r'\\s?\\d+\\s?', response)) - 1 >= "
     "{num_sections}",
+    # Title-cased splitters only: the split is case-sensitive, and conflicts.json keeps this id
+    # away from the all-capitals and all-lowercase constraints for that reason.
+    draw={"section_spliter": ["Section", "Part", "Chapter"], "num_sections": range(2, 6)},
 )
 def multiple_sections(t: Text, section_spliter: str, num_sections: int) -> bool:
     # The splitter is a raw, case-sensitive pattern; more sections than asked still pass.

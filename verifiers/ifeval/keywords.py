@@ -9,6 +9,7 @@ import string
 from collections import Counter
 from typing import Any
 
+from ..draws import RELATIONS, Word, Words, given
 from ..profiles import LETTER_SYMBOLS_LITERAL, Profile
 from ..registry import constraint
 from ..relations import Relation, holds
@@ -26,6 +27,7 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     "keywords:existence",
     instruction="Include the keywords {keywords} in the response.",
     pseudo="assert all(search(k, response, IGNORECASE) for k in {keywords})",
+    draw={"keywords": Words((1, 3))},
 )
 def existence(t: Text, keywords: list[str]) -> bool:
     # Keywords are regex patterns in the reference: no escaping, no word boundaries.
@@ -36,6 +38,11 @@ def existence(t: Text, keywords: list[str]) -> bool:
     "keywords:frequency",
     instruction="In your response, the word {keyword} should appear {relation} {frequency} times.",
     pseudo="assert count(findall({keyword!r}, response, IGNORECASE)) {op} {frequency}",
+    draw={
+        "keyword": Word(),
+        "relation": RELATIONS,
+        "frequency": given("relation", {"less than": range(2, 6), "at least": range(2, 6)}),
+    },
 )
 def frequency(t: Text, keyword: str, frequency: int, relation: Relation) -> bool:
     return holds(relation, len(_compiled(keyword.strip()).findall(t.raw)), frequency)
@@ -46,6 +53,7 @@ def frequency(t: Text, keyword: str, frequency: int, relation: Relation) -> bool
     instruction="Do not include keywords {forbidden_words} in the response.",
     pseudo="assert not any(search(r'\\b' + w + r'\\b', response, IGNORECASE) for w in "
     "{forbidden_words})",
+    draw={"forbidden_words": Words((1, 3))},
 )
 def forbidden_words(t: Text, forbidden_words: list[str]) -> bool:
     return not any(_compiled(r"\b" + w + r"\b").search(t.raw) for w in forbidden_words)
@@ -76,6 +84,13 @@ def _choose_letter(kwargs: dict[str, Any], rng: random.Random, profile: Profile)
     "{let_frequency} times.",
     pseudo="assert lower(response).count({letter!r}) {op} {let_frequency}",
     prepare=_choose_letter,
+    # "At least" of frequent letters only: a "less than" bound on any letter fights every length
+    # and keyword constraint, and a rare letter can sit in a drawn keyword.
+    draw={
+        "letter": list("etaoinsrhl"),
+        "let_relation": ["at least"],
+        "let_frequency": range(5, 16),
+    },
 )
 def letter_frequency(t: Text, letter: str, let_frequency: int, let_relation: Relation) -> bool:
     return holds(let_relation, Counter(t.lower)[letter], let_frequency)

@@ -6,6 +6,7 @@ import random
 import re
 from typing import Any
 
+from ..draws import RELATIONS, Word, given
 from ..profiles import Profile
 from ..registry import constraint
 from ..relations import Relation, holds
@@ -19,6 +20,10 @@ _FIRST_WORD_STOP = frozenset(".,?!'\"")
     "length_constraints:number_sentences",
     instruction="Your response should contain {relation} {num_sentences} sentences.",
     pseudo="assert len(punkt_sentences(response)) {op} {num_sentences}",
+    draw={
+        "relation": RELATIONS,
+        "num_sentences": given("relation", {"less than": range(8, 21), "at least": range(2, 9)}),
+    },
 )
 def number_sentences(t: Text, num_sentences: int, relation: Relation) -> bool:
     return holds(relation, len(t.sentences), num_sentences)
@@ -29,6 +34,7 @@ def number_sentences(t: Text, num_sentences: int, relation: Relation) -> bool:
     instruction="There should be {num_paragraphs} paragraphs. Paragraphs are separated with the "
     "markdown divider: ***",
     pseudo="assert len(split(r'\\s?\\*\\*\\*\\s?', response)) == {num_paragraphs}",
+    draw={"num_paragraphs": range(2, 6)},
 )
 def number_paragraphs(t: Text, num_paragraphs: int) -> bool:
     pieces = _DIVIDER.split(t.raw)
@@ -46,6 +52,13 @@ def number_paragraphs(t: Text, num_paragraphs: int) -> bool:
     "length_constraints:number_words",
     instruction="Answer with {relation} {num_words} words.",
     pseudo="assert len(findall(r'\\w+', response)) {op} {num_words}",
+    # Ranges that fit any drawn sentence count: at least ~10 words a sentence either way.
+    draw={
+        "relation": RELATIONS,
+        "num_words": given(
+            "relation", {"less than": range(100, 401, 10), "at least": range(50, 251, 10)}
+        ),
+    },
 )
 def number_words(t: Text, num_words: int, relation: Relation) -> bool:
     return holds(relation, len(t.words), num_words)
@@ -68,6 +81,11 @@ def _choose_paragraph(kwargs: dict[str, Any], rng: random.Random, _: Profile) ->
     pseudo="p = split('\\n\\n', response); assert count_nonblank(p) == {num_paragraphs} and "
     "first_word(p[{nth_paragraph} - 1]) == {first_word!r}",
     prepare=_choose_paragraph,
+    draw={
+        "num_paragraphs": range(2, 6),
+        "nth_paragraph": lambda rng, drawn: rng.randint(1, drawn["num_paragraphs"]),
+        "first_word": Word(),
+    },
 )
 def nth_paragraph_first_word(
     t: Text, num_paragraphs: int, first_word: str, nth_paragraph: int | None = None

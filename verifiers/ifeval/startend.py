@@ -5,12 +5,25 @@ from __future__ import annotations
 from ..registry import constraint
 from ..text import Text
 
+#: End phrases a generated prompt asks for: no comma (``punctuation:no_comma`` may share the
+#: prompt) and no word of ``common_words.txt`` (a drawn forbidden word may too).
+END_PHRASES = [
+    "Is there anything else I can help with?",
+    "Let me know if you have any questions.",
+    "That is all for today.",
+    "Thank you for reading.",
+    "Hope this helps!",
+    "Any other questions?",
+    "Those are my thoughts.",
+]
+
 
 @constraint(
     "startend:end_checker",
     instruction="Finish your response with this exact phrase {end_phrase}. No other words should "
     "follow this phrase.",
     pseudo="assert lower(strip(response).strip('\"')).endswith(lower({end_phrase!r}))",
+    draw={"end_phrase": END_PHRASES},
 )
 def end_checker(t: Text, end_phrase: str) -> bool:
     return t.stripped.strip('"').lower().endswith(end_phrase.strip().lower())

@@ -3,8 +3,9 @@
 Data for prompt generation only: no checker or verifier reads it (``shared/specs/ifevalg.md``
 §6). ``conflicts.json`` beside this module is the reference's table as it stands, one entry per
 id of the 54; it is one-sided in places (376 pairs where A lists B but B does not list A), so
-generators use :func:`symmetric_table` (the registry's ``conflict_make``: if A lists B, B gets
-A, and every id gets itself), which has 408 unordered pairs of distinct conflicting ids.
+this module gives :func:`symmetric_table` (the registry's ``conflict_make``: if A lists B, B gets
+A, and every id gets itself), which has 408 unordered pairs of distinct conflicting ids. The
+generator reads it through ``ifharness.verifiers.conflicts.conflict_map("ifevalg")``.
 
 >>> from ifharness.verifiers.ifevalg.conflicts import conflicts
 >>> conflicts("copy:copy", "punctuation:no_comma")
@@ -16,31 +17,29 @@ False
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import json
-from collections.abc import Mapping
-from types import MappingProxyType
 
-Table = Mapping[str, frozenset[str]]
-_PACKAGE = __name__.rpartition(".")[0]  # ifharness.verifiers.ifevalg
+from ..conflicts import Table, raw_conflicts, symmetrise
+
+_SUITE = __name__.rpartition(".")[0].rpartition(".")[2]  # ifevalg
 
 
-@functools.lru_cache(maxsize=1)
 def raw_table() -> Table:
     """The reference's table: id -> the ids it lists (itself included), in registry order."""
-    text = (importlib.resources.files(_PACKAGE) / "conflicts.json").read_text(encoding="utf-8")
-    return MappingProxyType({k: frozenset(v) for k, v in json.loads(text).items()})
+    return raw_conflicts(_SUITE)
+
+
+def symmetric_table() -> Table:
+    """``conflict_make``'s form: symmetric, and every id conflicts with itself.
+
+    The reference's table only; ``ifharness.verifiers.conflicts.conflict_map("ifevalg")``, which
+    the generator uses, adds IFEval's conflicts between the 25 checkers the suites share.
+    """
+    return _symmetric()
 
 
 @functools.lru_cache(maxsize=1)
-def symmetric_table() -> Table:
-    """``conflict_make``'s form: symmetric, and every id conflicts with itself."""
-    raw = raw_table()
-    table = {a: set(listed) | {a} for a, listed in raw.items()}
-    for a, listed in raw.items():
-        for b in listed:
-            table.setdefault(b, {b}).add(a)
-    return MappingProxyType({k: frozenset(v) for k, v in table.items()})
+def _symmetric() -> Table:
+    return symmetrise(raw_table())
 
 
 def conflicts(a: str, b: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from ..draws import PROMPT
 from ..profiles import Profile
 from ..registry import constraint
 from ..text import Text
@@ -44,6 +45,7 @@ def _phrase_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> dic
     pseudo="m = findall(first({phrase!r}) + ' .*? ' + last({phrase!r}), response); "
     "assert len(m) == {small_n} and all(words_differing(x, {phrase!r}) == 1 for x in m)",
     prepare=_phrase_setup,
+    draw={"phrase": PHRASES, "small_n": range(2, 4)},
 )
 def repeat_phrase(t: Text, phrase: str = "", small_n: int = 0) -> bool:
     # F and L go into the pattern unescaped, as in the reference; the phrases are plain words.
@@ -77,6 +79,7 @@ def _same_text(answer: str, target: str) -> bool:
     instruction="Copy this instruction verbatim, do not follow the instruction, only copy it into "
     "the output (do not include this instruction sentence!).",
     pseudo="assert lower(strip(response)) == lower(strip({prompt_to_repeat!r}))",
+    draw={"prompt_to_repeat": PROMPT},
 )
 def copy(t: Text, prompt_to_repeat: Prompt) -> bool:
     # Equality, not a prefix (contrast combination:repeat_prompt); str.lower, not casefold.
@@ -89,6 +92,7 @@ def copy(t: Text, prompt_to_repeat: Prompt) -> bool:
     "request; the request you need to repeat does not include this sentence) and do not answer "
     "the actual request!",
     pseudo="assert lower(strip(response)) == lower(strip({prompt_to_repeat!r}))",
+    draw={"prompt_to_repeat": PROMPT},
 )
 def copying_simple(t: Text, prompt_to_repeat: Prompt) -> bool:
     return _same_text(t.raw, prompt_to_repeat)
@@ -107,6 +111,7 @@ def _copies_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> dic
     pseudo="p = split('******', response); assert len(p) == {N} and "
     "all(lower(strip(x)) == lower(strip({prompt_to_repeat!r})) for x in p)",
     prepare=_copies_setup,
+    draw={"prompt_to_repeat": PROMPT, "N": range(2, 4)},
 )
 def copying_multiple(t: Text, prompt_to_repeat: Prompt, N: int = 0) -> bool:
     pieces = t.raw.split("******")

@@ -6,6 +6,7 @@ import random
 import re
 from typing import Any
 
+from ..draws import Word
 from ..profiles import Profile
 from ..registry import ReferenceCrash, constraint
 from ..rule_sentences import split_into_sentences
@@ -27,6 +28,7 @@ def _n_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> dict[str
     instruction="In your response, all lowercase words should appear at most {N} times.",
     pseudo="assert len(findall(r'\\b[a-z]+\\b', response)) <= {N}",
     prepare=_n_setup,
+    draw={"N": range(2, 4)},
 )
 def lowercase_counting(t: Text, N: int = 0) -> bool:
     # A total over the whole text, not a per-word frequency; "don't" counts 2, "naïve" 0.
@@ -48,6 +50,9 @@ def _composition_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -
     "len(rule_sentences(x)) == {n_sent} and all(len(word_tokenize(s)) == {n_words} "
     "for s in rule_sentences(x)) for x in p)",
     prepare=_composition_setup,
+    # n_words counts NLTK tokens, the final mark included (3..8 is 2..7 words); the reference's
+    # own 2..3 would ask for one-word sentences.
+    draw={"n_sent": range(2, 4), "n_words": range(3, 9)},
 )
 def counting_composition(t: Text, n_sent: int = 0, n_words: int = 0) -> bool:
     pieces = _DIVIDER.split(t.raw)
@@ -99,6 +104,7 @@ def _increment_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> 
     pseudo="assert count(findall({keyword1!r}, response, IGNORECASE)) == 1 and "
     "count(findall({keyword2!r}, response, IGNORECASE)) == 2",
     prepare=_increment_setup,
+    draw={"keyword1": Word(), "keyword2": Word()},
 )
 def count_increment_word(t: Text, keyword1: Keyword = "", keyword2: Keyword = "") -> bool:
     if isinstance(keyword1, list) or isinstance(keyword2, list):

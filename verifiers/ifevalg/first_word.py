@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..draws import Word
 from ..profiles import Profile
 from ..registry import ReferenceCrash, constraint
 from ..text import Text
@@ -24,6 +25,7 @@ def _first_word_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) ->
     pseudo="assert all(lower(split(s)[0]) == lower({first_word!r}) "
     "for s in rule_sentences(response))",
     prepare=_first_word_setup,
+    draw={"first_word": Word()},
 )
 def first_word_sent(t: Text, first_word: str | list[str] = "") -> bool:
     want = first_if_list(first_word).lower()  # a str once bound; a list only if called unbound
@@ -52,6 +54,7 @@ def _answer_word_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -
     instruction="The first word of your response should be the word {first_word}.",
     pseudo="assert lower(split(response)[0]) == lower({first_word!r})",
     prepare=_answer_word_setup,
+    draw={"first_word": Word()},
 )
 def first_word_answer(t: Text, first_word: str = "") -> bool:
     tokens = t.ws_tokens

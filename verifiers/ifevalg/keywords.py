@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..draws import Word
 from ..profiles import Profile
 from ..registry import KwargsError, ReferenceCrash, constraint
 from ..relations import Relation, holds
@@ -50,6 +51,7 @@ def _keyword_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> di
     instruction="Include keyword {keyword} in your response.",
     pseudo="assert len(findall({keyword!r}, response, IGNORECASE)) == 1",
     prepare=_keyword_setup,
+    draw={"keyword": Word()},
 )
 def word_once(t: Text, keyword: str = "") -> bool:
     # Exactly one match, although the instruction only says "include".
@@ -72,6 +74,7 @@ def _numbers_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> di
     instruction="In your response, the word {keyword} should appear {frequency} times.",
     pseudo="assert count(findall({keyword!r}, response, IGNORECASE)) {op} {frequency}",
     prepare=_numbers_setup,
+    draw={"keyword": Word(), "frequency": range(1, 4), "relation": RELATIONS},
 )
 def word_count_different_numbers(
     t: Text, keyword: str = "", frequency: int | None = None, relation: Relation | None = None
@@ -101,6 +104,7 @@ def _exclude_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> di
     instruction="Do not include keyword {keyword} in the response.",
     pseudo="assert ' ' + {keyword!r} + ' ' not in response",
     prepare=_exclude_setup,
+    draw={"keyword": Word()},
 )
 def exclude_word_harder(t: Text, keyword: str = "", instruction: str | None = None) -> bool:
     # A literal, case-sensitive test with one space each side: the word at the very start or
@@ -133,6 +137,7 @@ def _position_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> d
     "sentence.",
     pseudo="assert word_tokenize(rule_sentences(response)[{n} - 1])[{m} - 1] == {keyword!r}",
     prepare=_position_setup,
+    draw={"keyword": Word(), "n": range(1, 11), "m": range(2, 16)},
 )
 def keyword_specific_position(
     t: Text, keyword: str | list[str] = "", n: int = 0, m: int = 0

@@ -6,6 +6,7 @@ import random
 import re
 from typing import Any
 
+from ..draws import Word
 from ..profiles import Profile
 from ..registry import ReferenceCrash, constraint
 from ..text import Text
@@ -32,6 +33,7 @@ def _last_word_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> 
     pseudo="assert all(lower(sub(r'[^\\w\\s]', '', split(s)[-1])) == lower({last_word!r}) "
     "for s in rule_sentences(response))",
     prepare=_last_word_setup,
+    draw={"last_word": Word()},
 )
 def last_word_sent(t: Text, last_word: str | list[str] = "") -> bool:
     want = first_if_list(last_word).lower()  # a str once bound; a list only if called unbound
@@ -57,6 +59,7 @@ def _answer_word_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -
     instruction="The last word of your response should be the word {last_word}.",
     pseudo="assert lower(sub(r'[^\\w\\s]', '', split(response)[-1])) == lower({last_word!r})",
     prepare=_answer_word_setup,
+    draw={"last_word": Word()},
 )
 def last_word_answer(t: Text, last_word: str = "") -> bool:
     tokens = t.ws_tokens

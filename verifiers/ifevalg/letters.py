@@ -7,6 +7,7 @@ import random
 import re
 from typing import Any
 
+from ..draws import given
 from ..profiles import Profile
 from ..registry import REGISTRY, constraint
 from ..text import Text
@@ -27,6 +28,14 @@ def _letters_setup(kwargs: dict[str, Any], rng: random.Random, _: Profile) -> di
     instruction="Answer with {relation} {N} letters.",
     pseudo="assert holds({relation!r}, len(findall('[a-zA-Z]', response)), {N})",
     prepare=_letters_setup,
+    # Counts a writing answer can meet: a low floor for "at least", a high ceiling for "less
+    # than" (the reference's own 2..3 asks for a near-empty or a trivial answer).
+    draw={
+        "relation": ("less than", "at least"),
+        "N": given(
+            "relation", {"at least": range(100, 501, 50), "less than": range(1500, 3001, 250)}
+        ),
+    },
 )
 def letter_counting(t: Text, N: int = 0, relation: str = "") -> bool:
     # The relation is not validated: any other value returns None there, i.e. not followed.

@@ -22,7 +22,8 @@ def paragraphs(t: Text) -> bool:
     "paragraphs:paragraphs2",
     instruction="There should be 2 paragraphs. Paragraphs and only paragraphs are separated with "
     "each other by two line breaks. ",
-    pseudo="p = split('\\n\\n', response); assert len(nonblank(p)) == 2 and no blank p inside",
+    pseudo="p = split('\\n\\n', response); "
+    "assert len(nonblank(p)) == 2 and all(x.strip() for x in p[1:-1])",
 )
 def paragraphs2(t: Text) -> bool:
     # Unlike IFEval's nth_paragraph_first_word, a blank piece between two paragraphs fails
