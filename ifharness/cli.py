@@ -735,6 +735,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .reward.server import register as add_serve_reward
 
     add_serve_reward(sub)
+    from .generate.cli import register as add_generate
+
+    add_generate(sub)
 
     lp = sub.add_parser(
         "lmeval-path",

@@ -2,8 +2,12 @@
 
 The two runs are paired sample by sample: row ``(key, sample)`` of A with the same row of B.
 Runs of different tasks, or of the same task on different data (``dataset_hash``), are
-refused. Rows present in only one run are left out and counted; a partial candidate run
-(``--limit``) is compared on the prompts it has.
+refused, except two runs of one generated set (the same ``set_id`` in ``run.json``'s
+``generated``) under different renderings (prose, pseudo-code, JSON): their samples share keys
+and constraints, only the wording differs, so they pair key by key and the output names both
+renderings. Runs of two different generated sets are refused with both set ids. Rows present
+in only one run are left out and counted; a partial candidate run (``--limit``) is compared on
+the prompts it has.
 
 For each metric: both values, ``delta = B - A``, a paired bootstrap interval for the delta
 (the same resampled prompts for both runs) and a two-sided p-value: the exact McNemar test on
@@ -75,8 +79,55 @@ def load_input(path: str | Path) -> RunData:
     return RunData(RunFolder(p), info, result.verdicts, result.metrics, completions)
 
 
+def generated_set(a: RunData, b: RunData) -> dict[str, Any] | None:
+    """The generated set both runs come from, when they do: ``set_id`` and each run's
+    rendering (``ifharness generate`` gives the renderings of one set the same ``set_id`` and
+    the same sample keys, so their rows pair even though the prompts, hence ``dataset_hash``
+    and often the task name, differ). None unless both runs record the same ``set_id``.
+
+    Two generated runs of *different* sets whose task or data also differ are refused here,
+    with the set ids in the message, rather than with the generic data mismatch.
+    """
+    ga, gb = a.info.generated or {}, b.info.generated or {}
+    sa, sb = ga.get("set_id"), gb.get("set_id")
+    if sa and sb and sa == sb:
+        return {
+            "set_id": sa,
+            "a_rendering": ga.get("rendering"),
+            "b_rendering": gb.get("rendering"),
+            "family": ga.get("family"),
+        }
+    if sa and sb and (a.task != b.task or a.dataset_hash != b.dataset_hash):
+        raise DataError(
+            f"cannot compare runs of different generated sets: {a.path} is set {sa} "
+            f"({ga.get('rendering')}), {b.path} is set {sb} ({gb.get('rendering')}); "
+            "renderings pair only within one set: generate them with one command "
+            "(`ifharness generate ... --rendering all`) or with the same arguments and seed"
+        )
+    return None
+
+
+def rendering_label(gen: dict[str, Any] | None) -> str | None:
+    """``prose vs pseudocode, set 1a2b…``: what a cross-rendering comparison compares."""
+    if not gen:
+        return None
+    return f"{gen['a_rendering']} vs {gen['b_rendering']}, set {gen['set_id']}"
+
+
 def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow], dict[str, Any]]:
-    """Rows of A and B in the same order, on the (key, sample) pairs both runs hold."""
+    """Rows of A and B in the same order, on the (key, sample) pairs both runs hold.
+
+    Runs of one generated set (:func:`generated_set`) pair by key across renderings; any other
+    pair must be of the same task on the same data.
+    """
+    gen = generated_set(a, b)
+    if gen is None:
+        _same_task_and_data(a, b)
+    by_b = {row_id(r): r for r in b.verdicts}
+    return _pair_verdicts(a, b, by_b, gen)
+
+
+def _same_task_and_data(a: RunData, b: RunData) -> None:
     if a.task != b.task:
         raise DataError(
             f"cannot compare runs of different tasks: {a.path} is task {a.task!r}, "
@@ -88,7 +139,11 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow
             f"({a.path}) != {str(b.dataset_hash)[:12]} ({b.path}); score both runs on the same "
             "data file"
         )
-    by_b = {row_id(r): r for r in b.verdicts}
+
+
+def _pair_verdicts(
+    a: RunData, b: RunData, by_b: dict[tuple[str, int], VerdictRow], gen: dict[str, Any] | None
+) -> tuple[list[VerdictRow], list[VerdictRow], dict[str, Any]]:
     rows_a: list[VerdictRow] = []
     rows_b: list[VerdictRow] = []
     for r in a.verdicts:
@@ -96,15 +151,16 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow
         if other is None:
             continue
         if other["instruction_id_list"] != r["instruction_id_list"]:
+            same = f"set {gen['set_id']}" if gen else "data"
             raise DataError(
                 f"key {r['key']}: the runs list different instructions "
-                f"({a.path}, {b.path}); were they scored on the same data?"
+                f"({a.path}, {b.path}); were they scored on the same {same}?"
             )
         rows_a.append(r)
         rows_b.append(other)
     if not rows_a:
         raise DataError(f"{a.path} and {b.path} share no (key, sample) rows to compare")
-    info = {
+    info: dict[str, Any] = {
         "rows": len(rows_a),
         "prompts": len({row_id(r)[0] for r in rows_a}),
         "only_a": len(a.verdicts) - len(rows_a),
@@ -122,6 +178,8 @@ def pair_rows(a: RunData, b: RunData) -> tuple[list[VerdictRow], list[VerdictRow
             f"scoring profiles differ ({a.profile} vs {b.profile}): part of any "
             "difference may come from the scorer, not the model"
         )
+    if gen is not None:
+        info["generated"] = gen
     return rows_a, rows_b, {**info, "notes": notes}
 
 
@@ -215,9 +273,11 @@ def compare_runs(
     return {
         "a": describe(a),
         "b": describe(b),
-        "task": a.task,
+        "task": a.task if a.task == b.task else f"{a.task} vs {b.task}",
         "dataset_hash": a.dataset_hash,
-        "paired": {k: v for k, v in info.items() if k != "notes"},
+        # the generated set both runs render (set_id, each rendering), None for other pairs
+        "generated": info.get("generated"),
+        "paired": {k: v for k, v in info.items() if k not in ("notes", "generated")},
         "notes": info["notes"],
         "alpha": alpha,
         "interval": {
@@ -405,14 +465,21 @@ def _summary_lines(result: dict[str, Any]) -> list[str]:
     return lines + ([eq] if eq else [])
 
 
+def _set_suffix(result: dict[str, Any]) -> str:
+    """`` (prose vs pseudocode, set …)`` for runs of one generated set, else nothing."""
+    label = rendering_label(result.get("generated"))
+    return f" ({label})" if label else ""
+
+
 def to_markdown(result: dict[str, Any], limit: int | None = 15) -> str:
     p = result["paired"]
     level = round(100 * result["interval"]["level"])
     parts = [
         (
             f"**A** `{result['a']['model']}` ({result['a']['path']}) vs **B** "
-            f"`{result['b']['model']}` ({result['b']['path']}) on task `{result['task']}`, "
-            f"{p['prompts']} prompts paired ({p['rows']} rows). Δ = B − A in points; "
+            f"`{result['b']['model']}` ({result['b']['path']}) on task `{result['task']}`"
+            f"{_set_suffix(result)}, {p['prompts']} prompts paired ({p['rows']} rows). "
+            "Δ = B − A in points; "
             f"{level}% paired bootstrap intervals."
         ),
         "",
@@ -450,7 +517,8 @@ def to_text(result: dict[str, Any]) -> str:
         f"A: {result['a']['model']} ({result['a']['path']})",
         f"B: {result['b']['model']} ({result['b']['path']})",
         (
-            f"task {result['task']}: {p['prompts']} prompts, {p['rows']} paired rows; "
+            f"task {result['task']}{_set_suffix(result)}: {p['prompts']} prompts, "
+            f"{p['rows']} paired rows; "
             f"delta = B - A in points, {round(100 * result['interval']['level'])}% paired "
             "bootstrap intervals"
         ),

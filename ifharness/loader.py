@@ -34,7 +34,7 @@ from ifharness.verifiers import (
 
 from .errors import DataError, TaskNotFound
 from .files import read_jsonl
-from .schema import Instruction, Message, Sample, TaskSpec
+from .schema import SAMPLE_META_FIELDS, Instruction, Message, Sample, TaskSpec
 
 MAX_REPORTED_ERRORS = 20
 
@@ -183,8 +183,15 @@ def build_samples(
             errors.append(f"{where_key}: duplicate key (first at line {seen[str(key)]})")
             continue
         seen[str(key)] = line
+        meta = {k: row[k] for k in SAMPLE_META_FIELDS if row.get(k) is not None}
         samples.append(
-            Sample(key=key, messages=messages, instructions=instructions, source_line=line)
+            Sample(
+                key=key,
+                messages=messages,
+                instructions=instructions,
+                source_line=line,
+                meta=meta,
+            )
         )
     if errors:
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])

@@ -68,18 +68,22 @@ def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
         "langdetect": {"backend": nlp.langdetect_backend(), "seed": nlp.LANGDETECT_SEED},
         "versions": versions,
         "platform": platform.platform(),
+        "generated": (task.spec.generated.model_dump(mode="json") if task.spec.generated else None),
     }
 
 
 def sample_rows(task: Task) -> list[SampleRow]:
-    return [
-        {
+    rows: list[SampleRow] = []
+    for s in task.samples:
+        row: SampleRow = {
             "key": s.key,
             "messages": [m.model_dump() for m in s.messages],
             "instructions": [i.model_dump() for i in s.instructions],
         }
-        for s in task.samples
-    ]
+        if s.meta:
+            row["meta"] = dict(s.meta)
+        rows.append(row)
+    return rows
 
 
 def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:

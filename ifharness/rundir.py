@@ -75,6 +75,9 @@ class SampleRow(TypedDict):
     key: Key
     messages: list[dict[str, str]]
     instructions: list[dict[str, Any]]  # [{"id": …, "kwargs": {…bound…}}]
+    # a generated row's ``rendering``, ``level``, ``base_task``, ``generator`` (Sample.meta),
+    # so a report groups by density level from the folder alone; absent for ordinary data
+    meta: NotRequired[dict[str, Any]]
 
 
 class CompletionRow(TypedDict):
@@ -185,6 +188,9 @@ class RunInfo(BaseModel):
     finished: str | None = None
     sessions: list[dict[str, Any]] = Field(default_factory=list)
     generation: dict[str, Any] | None = None
+    # the task's ``generated:`` block (``ifharness generate``: generator version, family, seed,
+    # rendering, set_id, args, vocabulary); None for authored tasks and for older folders
+    generated: dict[str, Any] | None = None
     # ``--preset``: name, version, source, its settings, what flags overrode, what applied
     # (``presets.Preset.record``); None when no preset was used
     preset: dict[str, Any] | None = None

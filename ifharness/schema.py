@@ -33,6 +33,10 @@ class Sample(BaseModel):
     messages: list[Message]
     instructions: list[Instruction]
     source_line: int | None = None  # line in the data file, for error messages
+    #: what a generated row says about itself beyond the prompt (``rendering``, ``level``,
+    #: ``base_task``, ``generator``; see :data:`SAMPLE_META_FIELDS`), for metrics that group
+    #: samples by it (density level); empty for ordinary data
+    meta: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def prompt(self) -> str:
@@ -42,6 +46,10 @@ class Sample(BaseModel):
     @property
     def instruction_ids(self) -> list[str]:
         return [i.id for i in self.instructions]
+
+
+#: Row fields the loader keeps on :attr:`Sample.meta` when a row carries them (generated tasks).
+SAMPLE_META_FIELDS = ("rendering", "level", "base_task", "generator")
 
 
 class HFSource(BaseModel):
@@ -77,6 +85,25 @@ class Generation(BaseModel):
     temperature: float = 0.0
     top_p: float = 1.0
     stop: list[str] = Field(default_factory=list)
+
+
+class Generated(BaseModel):
+    """The ``generated:`` block of a task ``ifharness generate`` wrote: enough to regenerate it.
+
+    ``set_id`` is shared by the renderings of one set (it hashes only what the wording does
+    not change), so ``ifharness compare`` can pair a prose run with a pseudo-code run.
+    ``args`` differ by family, so unknown keys are kept rather than refused.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    generator: str = "ifharness"
+    version: str
+    family: str
+    seed: int
+    rendering: str
+    set_id: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    vocabulary: dict[str, Any] | None = None
 
 
 #: What ``check:`` will accept once reasoning-trace checks land (issue 13); refused until then.
@@ -116,6 +143,7 @@ class TaskSpec(BaseModel):
     turns: Literal["single", "multi"] = "single"
     check: Literal["answer"] = "answer"
     metric: str = "prompt_level_strict_acc"
+    generated: Generated | None = None  # set by ``ifharness generate``; None for authored tasks
 
     @field_validator("check", mode="before")
     @classmethod
