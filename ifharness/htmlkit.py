@@ -271,3 +271,95 @@ def heat_map(
                 )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[tuple[float, float | None, Sequence[float] | None]]]],
+    title: str = "",
+    x_label: str = "",
+    log_x: bool = False,
+    x_ticks: Sequence[float] | None = None,
+    tick_labels: Sequence[str] | None = None,
+    kind: str = "line",
+) -> str:
+    """Lines of accuracies in [0, 1] over a numeric x, one per series, with interval bars.
+
+    Each point is ``(x, y, ci)``; a ``None`` y leaves a gap (the line is broken there).
+    ``log_x`` spaces x logarithmically, as density levels (1 … 500) want. The ``<svg>`` carries
+    ``data-chart=kind`` so a test can find it."""
+    left, top, width, height = 48, 28, 520, 220
+    xs = sorted({p[0] for _, pts in series for p in pts} | set(x_ticks or ()))
+    if not xs:
+        xs = [0.0, 1.0]
+
+    def tx(x: float) -> float:
+        lo, hi = xs[0], xs[-1]
+        if log_x:
+            lo, hi, x = math.log10(max(lo, 1e-9)), math.log10(max(hi, 1e-9)), math.log10(x)
+        return left + (0.5 if hi == lo else (x - lo) / (hi - lo)) * width
+
+    def ty(y: float) -> float:
+        return top + height - height * y
+
+    legend_rows = (len(series) + 2) // 3
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" '
+            f'width="{max(left + width + 30, left + 20 + 8 * len(title))}" '
+            f'height="{top + height + 44 + 18 * legend_rows}" class="chart" '
+            f'data-chart="{esc(kind)}">'
+        ),
+        f'<text x="{left}" y="16" font-size="13" font-weight="600">{esc(title)}</text>',
+    ]
+    for tick in range(0, 101, 20):
+        y = ty(tick / 100)
+        out.append(
+            f'<line x1="{left}" x2="{left + width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{tick}</text>'
+        )
+    ticks = list(x_ticks) if x_ticks is not None else xs
+    labels = list(tick_labels) if tick_labels is not None else [f"{t:g}" for t in ticks]
+    for t, label in zip(ticks, labels):
+        x = tx(t)
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + height}" y2="{top + height + 4}" '
+            f'stroke="#999"/><text x="{x:.1f}" y="{top + height + 16}" font-size="11" '
+            f'text-anchor="middle">{esc(label)}</text>'
+        )
+    out.append(
+        f'<text x="{left + width / 2:.1f}" y="{top + height + 32}" font-size="12" '
+        f'text-anchor="middle">{esc(x_label)}</text>'
+    )
+    for j, (name, pts) in enumerate(series):
+        color = PALETTE[j % len(PALETTE)]
+        runs: list[list[tuple[float, float]]] = [[]]
+        for xv, yv, ci in sorted(pts, key=lambda p: p[0]):
+            if yv is None:
+                runs.append([])
+                continue
+            runs[-1].append((tx(xv), ty(yv)))
+            if ci:
+                out.append(
+                    f'<line x1="{tx(xv):.1f}" x2="{tx(xv):.1f}" y1="{ty(ci[0]):.1f}" '
+                    f'y2="{ty(ci[1]):.1f}" stroke="{color}" stroke-opacity="0.5"/>'
+                )
+            tip = f"{name} · {xv:g}: {100 * yv:.1f}%" + (f" {ci_text(ci)}" if ci else "")
+            out.append(
+                f'<circle cx="{tx(xv):.1f}" cy="{ty(yv):.1f}" r="3" fill="{color}">'
+                f"<title>{esc(tip)}</title></circle>"
+            )
+        for run in runs:
+            if len(run) > 1:
+                path = " ".join(f"{px:.1f},{py:.1f}" for px, py in run)
+                out.append(
+                    f'<polyline points="{path}" fill="none" stroke="{color}" '
+                    f'stroke-width="2" class="series" data-series="{esc(name)}"/>'
+                )
+        lx = left + (j % 3) * 180
+        ly = top + height + 42 + 18 * (j // 3)
+        out.append(
+            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{color}"/>'
+            f'<text x="{lx + 16}" y="{ly + 11}" font-size="12">{esc(name[:26])}</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)

@@ -25,11 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, stats
+from . import __version__, density, stats
 from .compare import md_table
 from .errors import DataError, IfharnessError
 from .files import atomic_write_text
-from .htmlkit import bar_chart, ci_text, esc, heat_map, page, pct, table
+from .htmlkit import bar_chart, ci_text, esc, heat_map, line_chart, page, pct, table
 from .metrics import base_metrics, get_metric, is_loose, metric_names, metrics
 from .rundir import RunData, expand_run_args, load_run
 from .scoring import summarize
@@ -107,6 +107,7 @@ def run_row(run: RunData, metric: str | None, n_resamples: int, seed: int) -> di
         "_mtime": (run.path / "verdicts.jsonl").stat().st_mtime,
         "_per_family": m["per_family"],
         "_per_constraint": m["per_constraint"],
+        "_density": density.for_run(run),  # None unless a density set
     }
 
 
@@ -205,6 +206,8 @@ def to_json(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         d = {c: r.get(c) for c in columns()}
         d["per_family"], d["per_constraint"] = r["_per_family"], r["_per_constraint"]
+        if r.get("_density"):
+            d["density"] = r["_density"]
         out.append(d)
     doc = {
         "generated_by": f"ifharness {__version__}",
@@ -277,6 +280,7 @@ def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
         [[val(r["_per_constraint"], c) for r in rows] for c in constraints],
         f"{task}: {mode} accuracy per constraint (%)",
     )
+    curves = _density_chart(task, rows)
     hashes = {r["dataset_hash"] for r in rows}
     warn = (
         ""
@@ -287,8 +291,27 @@ def _task_section(task: str, rows: list[dict[str, Any]]) -> str:
     return (
         f"<h2>{esc(task)}</h2>{warn}"
         f'<div class="wrap">{table(header, trs, numeric=numeric)}</div>'
+        f"{curves}"
         f'<div class="plots">{bars}</div><div class="plots">{heat}</div>'
     )
+
+
+def _density_chart(task: str, rows: list[dict[str, Any]]) -> str:
+    """Accuracy against the number of keywords, one line per model, for density runs."""
+    runs = [r for r in rows if r.get("_density")]
+    if not runs:
+        return ""
+    series = [(str(r["model"]), density.curve(r["_density"])) for r in runs]
+    levels = sorted({x for _, pts in series for x, _, _ in pts})
+    chart = line_chart(
+        series,
+        f"{task}: instruction-level accuracy (%) by number of keywords, 95% Wilson intervals",
+        "keywords in the prompt (log scale)",
+        log_x=True,
+        x_ticks=levels,
+        kind="density",
+    )
+    return f'<div class="plots">{chart}</div>'
 
 
 def to_html(rows: list[dict[str, Any]]) -> str:

@@ -19,7 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .htmlkit import bar_chart, ci_text, esc, page, pct, table
+from . import density
+from .htmlkit import bar_chart, ci_text, esc, line_chart, page, pct, table
 from .metrics import composite_metrics, metric_names, prompt_pass
 from .rundir import CompletionRow, RunData, SampleRow, VerdictRow, load_run, row_id
 from .scoring import summarize
@@ -205,6 +206,100 @@ def _reasoning_rows(run: RunData) -> list[tuple[str, Any]]:
     return rows
 
 
+def _generated_rows(run: RunData) -> list[tuple[str, Any]]:
+    """A generated task's record (generator version, seed, rendering, set id, arguments,
+    vocabulary), from run.json: what regenerates the set."""
+    gen = getattr(run.info, "generated", None)
+    if gen is None:
+        return []
+    record = gen.model_dump() if hasattr(gen, "model_dump") else dict(gen)
+    return [("generated", json.dumps(record, sort_keys=True, ensure_ascii=False))]
+
+
+def density_html(block: dict[str, Any]) -> str:
+    """The density section: accuracy against the number of keywords, the primacy curve of
+    each level, and a table of the per-level numbers with the error taxonomy."""
+    levels = block.get("levels") or []
+    xs = [lv["level"] for lv in levels]
+    acc = line_chart(
+        [("strict", [(lv["level"], lv["accuracy"], lv.get("ci")) for lv in levels])],
+        "instruction-level accuracy (%) by number of keywords, 95% Wilson intervals",
+        "keywords in the prompt (log scale)",
+        log_x=True,
+        x_ticks=xs,
+        kind="density",
+    )
+    # deciles are only all filled from N = 10 on; smaller levels show when there is no other
+    min_level = 10 if any(x >= 10 for x in xs) else 2
+    primacy = line_chart(
+        [
+            (
+                f"N={lv['level']}",
+                [(d["decile"], d["accuracy"], None) for d in lv.get("primacy") or []],
+            )
+            for lv in levels
+            if lv["level"] >= min_level
+        ],
+        "primacy: accuracy (%) by the keyword's position in the list, deciles",
+        "position in the list (decile)",
+        x_ticks=list(range(density.DECILES)),
+        tick_labels=[f"{10 * d}-{10 * d + 10}%" for d in range(density.DECILES)],
+        kind="primacy",
+    )
+    rows = []
+    for lv in levels:
+        e = lv["errors"]
+        forms = ", ".join(f"{k} {v}" for k, v in e["modified_forms"].items() if v)
+        spread = ""
+        if lv.get("seed_std") is not None:
+            spread = f"{pct(lv['seed_mean'], 1)} ± {pct(lv['seed_std'], 1)}"
+        ratio = lv.get("recency_ratio")
+        rows.append(
+            [
+                lv["level"],
+                lv["n_samples"],
+                lv["n_instructions"],
+                (pct(lv["accuracy"]), lv["accuracy"] or 0),
+                ci_text(lv.get("ci")),
+                pct(lv.get("loose_accuracy")),
+                spread,
+                "" if ratio is None else f"{ratio:.2f}",
+                e["missed"],
+                pct(e["omitted_share"], 1),
+                pct(e["modified_share"], 1),
+                forms,
+                ", ".join(
+                    f"{k.replace('_', ' ')} {v}" for k, v in lv.get("flagged", {}).items() if v
+                ),
+            ]
+        )
+    head = (
+        "keywords N",
+        "samples",
+        "instructions",
+        "accuracy %",
+        "95% CI",
+        "loose %",
+        "seed mean ± sd",
+        "recency ratio",
+        "missed",
+        "omitted %",
+        "modified %",
+        "modified forms",
+        "flagged answers",
+    )
+    return (
+        f'<h2>Density</h2><p class="small muted">inclusion rule: {esc(block.get("rule"))}; '
+        f"{esc(block.get('mode'))} verdicts. {esc(block.get('interval'))}.</p>"
+        f'<div class="plots">{acc}</div><div class="plots">{primacy}</div>'
+        f"{table(head, rows, numeric=(0, 1, 2, 3, 5, 7, 8, 9, 10))}"
+        f'<p class="small muted">Primacy: {esc(block.get("primacy_method"))}. Recency ratio: '
+        f"{esc(block.get('recency_method'))}. Errors: {esc(block.get('taxonomy_method'))}. "
+        "Flagged: answers IFScale would have regenerated (a bare keyword list, under 20 words) "
+        "and answers that copy the instruction lines back (a pass there may be an echo).</p>"
+    )
+
+
 def build_report(run: RunData) -> str:
     notes: list[str] = []
     samples = _samples(run, notes)
@@ -223,6 +318,7 @@ def build_report(run: RunData) -> str:
         ("chat template hash", run.chat_template_hash),
         *_preset_rows(run),
         *_reasoning_rows(run),
+        *_generated_rows(run),
         ("versions", ", ".join(f"{k} {v}" for k, v in run.info.versions.items())),
     ]
     ci = metrics.get("ci") or {}
@@ -252,6 +348,8 @@ def build_report(run: RunData) -> str:
         ],
         "accuracy per family (%), 95% Wilson intervals",
     )
+    block = density.for_run(run)
+    density_section = density_html(block) if block else ""
     options = "".join(
         f'<option value="{esc(c)}">{esc(c)}</option>' for c in metrics["per_constraint"]
     )
@@ -265,6 +363,7 @@ def build_report(run: RunData) -> str:
 {table(("metric", "value %", "± SE", "95% CI (bootstrap)"), mrows, sortable=False, numeric=(1, 2))}
 <p class="small muted">Intervals: {esc(ci.get("method", "n/a"))}, {esc(ci.get("n_resamples"))}
 resamples, seed {esc(ci.get("seed"))}. {esc(compositions)}</p>
+{density_section}
 <h2>Provenance</h2>
 {table(("field", "value"), prov, sortable=False)}
 <h2>Per family</h2>

@@ -266,6 +266,12 @@ class ScoreResult:
     def write(self, out: str | Path | RunFolder) -> None:
         """``verdicts.jsonl`` and ``metrics.json`` into a run folder (through its owner)."""
         folder = out if isinstance(out, RunFolder) else RunFolder(out)
+        # The one place `score` and `run` write metrics: a generated density set (family
+        # "density") adds its per-level accuracy, primacy curve and error taxonomy here.
+        from . import density
+
+        if density.is_density_task(self.task):
+            self.metrics["density"] = density.for_result(self, folder)
         folder.write_scores(self.verdicts, self.metrics)
 
 
