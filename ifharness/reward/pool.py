@@ -266,7 +266,7 @@ class RewardPool:
                         while self._wake_r.poll():
                             self._wake_r.recv_bytes()
                     else:
-                        self._receive(conns[conn])  # type: ignore[index]
+                        self._receive(conns[conn])
                 self._enforce()
         except BaseException as e:  # noqa: BLE001 - every waiting caller must hear of it
             self._broken = (
