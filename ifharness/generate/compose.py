@@ -39,7 +39,8 @@ from . import GENERATOR_VERSION
 from .io import set_id, write_task
 from .render import RENDERINGS, render
 
-BASE_TASKS_FILE = "base_tasks.jsonl"
+BASE_TASKS_FILE = "base_tasks.jsonl"  # in tasks/ (package ifharness.tasks), beside the tasks
+BASE_TASKS_PACKAGE = "ifharness.tasks"
 #: The long-form task of the density family; compose leaves it out (it asks for a long report,
 #: which would fight the length constraints).
 DENSITY_TASK_ID = "bt-report"
@@ -68,7 +69,7 @@ class Drawn:
 @functools.cache
 def base_tasks() -> tuple[BaseTask, ...]:
     """Every base task in ``base_tasks.jsonl``, in file order (the order a seed draws by)."""
-    text = resources.files(__package__).joinpath(BASE_TASKS_FILE).read_text(encoding="utf-8")
+    text = resources.files(BASE_TASKS_PACKAGE).joinpath(BASE_TASKS_FILE).read_text("utf-8")
     out: list[BaseTask] = []
     seen: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
@@ -93,7 +94,7 @@ def base_task(task_id: str) -> BaseTask:
     for t in base_tasks():
         if t.id == task_id:
             return t
-    raise IfharnessError(f"no base task {task_id!r} in ifharness/generate/{BASE_TASKS_FILE}")
+    raise IfharnessError(f"no base task {task_id!r} in tasks/{BASE_TASKS_FILE}")
 
 
 def compose_tasks() -> tuple[BaseTask, ...]:
@@ -262,7 +263,7 @@ def generate_compose(
     drawn = draw_samples(suite, n, min_constraints, max_constraints, seed)
     renderings = RENDERINGS if rendering == "all" else (rendering,)
     inputs = {
-        "base_tasks": _file_digest(__package__, BASE_TASKS_FILE),
+        "base_tasks": _file_digest(BASE_TASKS_PACKAGE, BASE_TASKS_FILE),
         "common_words": _file_digest("ifharness.verifiers", WORDS_FILE),
         "conflicts": _file_digest(f"ifharness.verifiers.{suite}", "conflicts.json"),
     }

@@ -44,7 +44,6 @@ list, the pool size or the keyword note changes every set: bump ``GENERATOR_VERS
 from __future__ import annotations
 
 import importlib
-import json
 import random
 import re
 from collections.abc import Sequence
@@ -93,15 +92,6 @@ _KEYWORD_NOTE = (
     "given. A changed form does not count: for 'customer', neither 'customers' nor "
     "'customer-driven' nor \"customer's\" is the word. Use the words in ordinary sentences of "
     "the report; do not list them or repeat these instructions."
-)
-
-# Until base_tasks.jsonl carries ``bt-report``: the same kind of task, in our own words.
-_FALLBACK_REPORT = (
-    "Write a professional business report for the leadership team of a mid-sized company "
-    "that is deciding whether to expand into a new regional market. Organise it in clear "
-    "sections with headings: an executive summary, the current position of the company, an "
-    "analysis of the opportunity and its risks, a recommended plan with milestones, and a "
-    "conclusion. Keep the tone factual and the argument coherent from start to finish."
 )
 
 
@@ -196,18 +186,10 @@ def _ints(value: Sequence[int] | str | int, what: str) -> list[int]:
 
 
 def base_task() -> tuple[str, str]:
-    """``(id, prompt)`` of the report base task: ``bt-report`` from the base-task file of
-    ``ifharness.generate`` when it is there, else a report task written here."""
-    path = Path(__file__).with_name("base_tasks.jsonl")
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("id") == BASE_TASK_ID:
-                    text = row.get("task") or row.get("prompt")
-                    if text:
-                        return BASE_TASK_ID, str(text)
-    return "density-report", _FALLBACK_REPORT
+    """``(id, prompt)`` of the report base task (``bt-report`` in ``tasks/base_tasks.jsonl``)."""
+    from .compose import base_task as find
+
+    return BASE_TASK_ID, find(BASE_TASK_ID).task
 
 
 def _prose(task_text: str, lines: Sequence[str]) -> str:
