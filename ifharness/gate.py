@@ -54,7 +54,7 @@ from .compare import (
 )
 from .errors import IfharnessError
 from .files import atomic_write_json, atomic_write_text
-from .metrics import metric_names
+from .metrics import TraceMetric, get_metric, headline_names, metric_names
 from .rundir import RunData
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
@@ -126,6 +126,27 @@ def decide(
     return checks
 
 
+def _paired_metric(name: str, baseline: RunData) -> str:
+    """The metric of the verdict rows that ``name`` is: itself, or for a trace metric (ReasonIF's
+    ``reasonif_ifs``) the base metric it applies to the trace. A ``check: reasoning`` run's rows
+    hold the trace's verdicts, so that metric pairs as it is; a ``check: both`` run's rows are
+    the answer's, and pairing its trace is not supported (gate on the answer's metrics)."""
+    try:
+        metric = get_metric(name)
+    except ValueError as e:
+        raise IfharnessError(str(e)) from None
+    if not isinstance(metric, TraceMetric):
+        return name
+    check = (baseline.metrics or {}).get("check")
+    if check != "reasoning":
+        raise IfharnessError(
+            f"--metric {name}: the gate pairs verdict rows, which hold the trace's verdicts only "
+            f"in runs of a check: reasoning task (this baseline: check: {check or 'answer'}); "
+            "gate on the answer's metrics instead"
+        )
+    return metric.of
+
+
 def run_gate(
     baseline: RunData,
     candidate: RunData,
@@ -153,7 +174,8 @@ def run_gate(
         rule = "noninferiority"
     elif rule == "noninferiority":
         raise IfharnessError("the noninferiority rule needs --equivalence-margin M")
-    gated = list(metrics or [baseline.headline_metric(metric_names())])
+    named = list(metrics or [baseline.headline_metric(headline_names())])
+    gated = [_paired_metric(m, baseline) for m in named]
     for m in gated:
         try:
             stats.check_metric(m)
@@ -181,6 +203,7 @@ def run_gate(
         "equivalence_margin": margin,
         "alpha": alpha,
         "gated_metrics": gated,
+        **({"gated_as": dict(zip(named, gated))} if named != gated else {}),
         "checks": checks,
         "flips": {
             name: {"baseline_only": f["a_only"], "candidate_only": f["b_only"], "pairs": f["pairs"]}

@@ -24,6 +24,14 @@ Two kinds of entry:
   ``level="inst"`` means every instruction is a trial.
 * :class:`CompositeMetric` — the mean of other metrics (``ifeval_mean``, ``mean4``), so a
   leaderboard can say which composition it ranks by.
+* :class:`TraceMetric` — a metric of the table computed on the *reasoning trace's* verdicts
+  (``reasonif_ifs``: ReasonIF's IFS is ``prompt_level_strict_acc`` of the trace). It exists
+  only for runs whose task checks the trace (``check: reasoning|both``): ``scoring.summarize``
+  writes it at the top of metrics.json, with its ``_stderr`` and ``ci`` entry, from the
+  ``reasoning`` block, and writes nothing for an answer-only run. So it is kept out of
+  :func:`metrics` / :func:`metric_names`, which every stage iterates over any run (the
+  bootstrap, compare, gate, lm-eval): :func:`headline_names` is those plus the trace metrics,
+  the names a run may be ranked by.
 
 Standard errors (``stderr``): ``binomial`` is lm-eval's standard error of a mean (sample SD,
 ddof=1, over sqrt(n)) over the rows scored; with several samples per prompt it becomes the
@@ -133,6 +141,15 @@ class CompositeMetric(Metric):
         return sum(values) / len(values)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TraceMetric(Metric):
+    """Metric ``of`` (a base or composite name) on the trace's verdicts (``reasoning_strict``
+    / ``reasoning_loose`` of the verdict rows). ``None`` where a run checked no trace."""
+
+    of: str
+    aggregation: ClassVar[str] = "trace"
+
+
 TABLE: dict[str, Metric] = {}
 
 M = TypeVar("M", bound=Metric)
@@ -146,6 +163,12 @@ def register_metric(metric: M) -> M:
         unknown = [p for p in metric.parts if p not in TABLE]
         if unknown or not metric.parts:
             raise ValueError(f"composite metric {metric.name}: unknown parts {unknown}")
+    if isinstance(metric, TraceMetric) and not isinstance(
+        TABLE.get(metric.of), (BaseMetric, CompositeMetric)
+    ):
+        raise ValueError(
+            f"trace metric {metric.name}: {metric.of!r} is not a base or composite metric"
+        )
     TABLE[metric.name] = metric
     return metric
 
@@ -158,8 +181,13 @@ def composite_metrics() -> list[CompositeMetric]:
     return [m for m in TABLE.values() if isinstance(m, CompositeMetric)]
 
 
+def trace_metrics() -> list[TraceMetric]:
+    return [m for m in TABLE.values() if isinstance(m, TraceMetric)]
+
+
 def metrics() -> list[Metric]:
-    """Every metric, base metrics first (composites are computed from them)."""
+    """Every metric of the checked verdicts, base metrics first (composites are computed from
+    them). Trace metrics are not here (see the module docstring): :func:`trace_metrics`."""
     return [*base_metrics(), *composite_metrics()]
 
 
@@ -167,12 +195,18 @@ def metric_names() -> tuple[str, ...]:
     return tuple(m.name for m in metrics())
 
 
+def headline_names() -> tuple[str, ...]:
+    """Every name a run may be ranked or gated by: :func:`metric_names` and the trace
+    metrics (present in a run's metrics only when its task checked the trace)."""
+    return (*metric_names(), *(m.name for m in trace_metrics()))
+
+
 def get_metric(name: str) -> Metric:
     try:
         return TABLE[name]
     except KeyError:
         raise ValueError(
-            f"unknown metric {name!r}: choose one of {', '.join(metric_names())}"
+            f"unknown metric {name!r}: choose one of {', '.join(headline_names())}"
         ) from None
 
 
@@ -184,6 +218,8 @@ def check_metric(name: str) -> str:
 def is_loose(name: str) -> bool:
     """The metric reads loose verdicts only (which per-constraint view fits it)."""
     m = get_metric(name)
+    if isinstance(m, TraceMetric):
+        return is_loose(m.of)
     if isinstance(m, CompositeMetric):
         return all(is_loose(p) for p in m.parts)
     return isinstance(m, BaseMetric) and m.mode == "loose"
@@ -235,5 +271,32 @@ register_metric(
         ),
         description="mean of the four prompt/instruction × strict/loose accuracies "
         "(as Llama 3 reports)",
+    )
+)
+# Multi-IF's (and IHEval's) "average accuracy": the same four parts as mean4, under the name
+# those papers' tables use, so a conversation task's headline (and each turn's entry in
+# metrics["per_turn"]) reads as the paper does.
+register_metric(
+    CompositeMetric(
+        name="if_avg4",
+        parts=(
+            "prompt_level_strict_acc",
+            "inst_level_strict_acc",
+            "prompt_level_loose_acc",
+            "inst_level_loose_acc",
+        ),
+        label="avg4",
+        description="Multi-IF's average accuracy: mean of prompt/instruction × strict/loose "
+        "(= mean4), reported per turn in metrics['per_turn']",
+    )
+)
+register_metric(
+    TraceMetric(
+        name="reasonif_ifs",
+        of="prompt_level_strict_acc",
+        label="IFS (trace)",
+        description="ReasonIF's instruction-following score: share of samples whose every "
+        "instruction is followed by the reasoning trace (strict); only for tasks that check "
+        "the trace",
     )
 )

@@ -34,13 +34,23 @@ class Joined:
 
 
 def read_responses(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a response JSONL: each needs ``response`` (a string) and ``key`` or ``prompt``."""
+    """Rows of a response JSONL: each needs ``response`` (a string) and ``key`` or ``prompt``.
+
+    ``reasoning`` (optional, a string or null) is the model's trace, kept apart from the
+    answer: what a ``check: reasoning`` or ``check: both`` task checks. A row without it has
+    no trace (such a task counts it in ``missing_trace`` and fails its trace verdicts)."""
     rows = []
     for line, row in read_jsonl(path, what="response file"):
         text = row.get("response")
         if not isinstance(text, str):
             got = "missing" if "response" not in row else f"a {type(text).__name__}"
             raise DataError(f"{path}:{line}: field 'response' must be a string, got {got}")
+        trace = row.get("reasoning")
+        if trace is not None and not isinstance(trace, str):
+            raise DataError(
+                f"{path}:{line}: field 'reasoning' must be a string or null (the model's "
+                f"reasoning trace), got a {type(trace).__name__}"
+            )
         if "key" not in row and not isinstance(row.get("prompt"), str):
             raise DataError(f"{path}:{line}: needs a 'key' or a 'prompt' to join on")
         rows.append((line, row))

@@ -82,26 +82,30 @@ def sample_rows(task: Task) -> list[SampleRow]:
         }
         if s.meta:
             row["meta"] = dict(s.meta)
+        if s.turn is not None:
+            row["turn"] = s.turn
         rows.append(row)
     return rows
 
 
 def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
-    """The joined answers as completion rows, in task order (a prompt with no answer has none)."""
+    """The joined answers as completion rows, in task order (a prompt with no answer has none;
+    a conversation's rows carry their ``turn``)."""
     rows: list[CompletionRow] = []
     for s in task.samples:
-        a = joined.answers.get(str(s.key))
+        a = joined.answers.get(s.uid)
         if a is not None:
-            rows.append(
-                {
-                    "key": s.key,
-                    "sample": 0,
-                    "response": a.text,
-                    "reasoning": a.reasoning,
-                    "finish_reason": a.finish_reason,
-                    "n_tokens": None,
-                }
-            )
+            row: CompletionRow = {
+                "key": s.key,
+                "sample": 0,
+                "response": a.text,
+                "reasoning": a.reasoning,
+                "finish_reason": a.finish_reason,
+                "n_tokens": None,
+            }
+            if s.turn is not None:
+                row["turn"] = s.turn
+            rows.append(row)
     return rows
 
 

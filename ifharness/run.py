@@ -34,6 +34,13 @@ Backends (``--backend``) come from ``runners.registry``: ``vllm`` (offline engin
 score`` would), and any an installed package registers. Each brings its options model
 (``RunConfig.options``), which is also its section of ``run.json``.
 
+A conversation task (``turns: conversation``) is generated turn by turn
+(:func:`drive_conversations`): turn 1 of every conversation through the one driver, then
+each conversation's own answer is put in its history and turn 2 follows, and so on. Its
+unit of work is (key, turn): ``completions.jsonl`` rows carry ``turn`` and the request sent
+(``messages``), a resumed run reads the earlier turns' answers back from there and asks
+only for the (key, turn) rows still missing, and ``--limit N`` keeps N conversations.
+
 Resuming is running the same command again. Whatever changes the answers (model, chat
 template, task data, sampling, seed, system prompt, template kwargs, reasoning parser) is
 the run's *identity*; a folder made with another identity is refused rather than mixed
@@ -59,9 +66,18 @@ from .errors import DataError, IfharnessError
 from .files import now_utc
 from .loader import Task, load_task
 from .reasoning import DEFAULT_UNTERMINATED
-from .rundir import COMPLETIONS, RunFolder, RunInfo, RunStatus, VerdictRow
+from .rundir import (
+    COMPLETIONS,
+    CompletionStore,
+    RunFolder,
+    RunInfo,
+    RunStatus,
+    VerdictRow,
+    row_work_id,
+)
 from .runners.base import DriveStats, Progress, Request, Runner, SamplingSettings, drive
 from .runners.registry import DEFAULT_BACKEND, BackendOptions, get_backend
+from .schema import Sample, work_id
 
 CPU_CHUNK, GPU_CHUNK = 64, 512
 
@@ -362,7 +378,14 @@ def execute(
         cfg.out if cfg.out else Path("results") / f"{_slug(model.name)}__{_slug(task.name)}"
     )
     ident = identity(model, task, sampling, cfg, parser)
-    requests = build_requests(task, sampling, cfg.system_prompt)
+    if task.conversational and sampling.n != 1:
+        raise IfharnessError(
+            f"--n {sampling.n} with a conversation task ({task.name}): each sample would need "
+            "a history of its own; run the task once per seed instead (--seed, --out)"
+        )
+    # a conversation's requests are built turn by turn, from the answers (drive_conversations)
+    requests = [] if task.conversational else build_requests(task, sampling, cfg.system_prompt)
+    units = [s.uid for s in task.samples]  # str(key); key and turn in a conversation
 
     with folder.lock():
         previous = _check_folder(folder, ident, cfg.overwrite)
@@ -420,11 +443,11 @@ def execute(
         }
         run.sessions.append(session)
         folder.write_run(run)
-        wanted = {str(r.key) for r in requests}
+        wanted = set(units)
         already = len(wanted & resumed.done)
         if already:
             print(
-                f"resuming {folder.path}: {already}/{len(requests)} samples already generated"
+                f"resuming {folder.path}: {already}/{len(units)} samples already generated"
                 + (
                     f" ({resumed.dropped_lines} torn line(s) dropped)"
                     if resumed.dropped_lines
@@ -432,13 +455,18 @@ def execute(
                 ),
                 file=log,
             )
-        stats = DriveStats(len(requests), already, 0, 0, 0.0)
+        stats = DriveStats(len(units), already, 0, 0, 0.0)
         sink = _FailureSink(folder)
         try:
-            if already < len(requests):
+            if already < len(units):
                 runner = runner_factory(cfg, model, parser)
                 try:
-                    engine_log = _prepare_runner(runner, requests, store.done, folder, cfg)
+                    planned = (
+                        planned_conversation_requests(task, sampling, cfg.system_prompt)
+                        if task.conversational
+                        else requests
+                    )
+                    engine_log = _prepare_runner(runner, planned, store.done, folder, cfg)
                     print(
                         f"loading {model.name} ({model.path}) with {runner.name}…"
                         + (f" (engine log: {engine_log})" if engine_log else ""),
@@ -448,9 +476,24 @@ def execute(
                     runner.start()
                     run.engine = runner.describe()
                     folder.write_run(run)
-                    progress = Progress(total=len(requests), done=already, stream=log)
+                    progress = Progress(total=len(units), done=already, stream=log)
                     try:
-                        stats = drive(runner, requests, store, chunk_size, progress, failures=sink)
+                        if task.conversational:
+                            stats = drive_conversations(
+                                runner,
+                                task,
+                                folder,
+                                store,
+                                sampling,
+                                cfg.system_prompt,
+                                chunk_size,
+                                progress,
+                                sink,
+                            )
+                        else:
+                            stats = drive(
+                                runner, requests, store, chunk_size, progress, failures=sink
+                            )
                     finally:  # failed.jsonl keeps only what is still not generated
                         folder.settle_failures(store.done | set(sink.missing))
                 finally:
@@ -474,11 +517,7 @@ def execute(
             _stop(folder, run, session, "failed", f"{type(e).__name__}: {e}")
             raise
         run.generation = _generation_summary(folder, wanted, parser)
-        missing = [
-            str(r.key)
-            for r in requests
-            if str(r.key) in sink.missing and str(r.key) not in store.done
-        ]
+        missing = [u for u in units if u in sink.missing and u not in store.done]
         run.generation["missing_answers"] = len(missing)
         if missing:
             from .results import missing_warning
@@ -503,17 +542,120 @@ def execute(
 class _FailureSink:
     """Where ``drive`` hands what a runner could not generate: a retryable failure goes to
     ``failed.jsonl``; a *missing* answer (``reason == "missing"``: replay's file has none)
-    is kept here, by key with its message, and scored as ``ifharness score`` scores it."""
+    is kept here, by work id with its message, and scored as ``ifharness score`` scores it.
+    ``turn`` is the conversation turn being driven (None outside conversations)."""
 
     def __init__(self, folder: RunFolder) -> None:
         self.folder = folder
         self.missing: dict[str, str] = {}
+        self.turn: int | None = None
 
     def record_failure(self, failure: Failure) -> None:
         if failure.reason == "missing":
-            self.missing[str(failure.key)] = failure.error
+            self.missing[work_id(failure.key, self.turn)] = failure.error
         else:
-            self.folder.record_failure(failure)
+            self.folder.record_failure(failure, self.turn)
+
+
+def conversations(task: Task) -> dict[str, dict[int, Sample]]:
+    """A conversation task's samples by ``str(key)``, then by turn (in data order)."""
+    out: dict[str, dict[int, Sample]] = {}
+    for s in task.samples:
+        out.setdefault(str(s.key), {})[int(s.turn or 1)] = s
+    return out
+
+
+def conversation_messages(
+    turns: list[Sample], answers: list[str], system_prompt: str | None
+) -> list[dict[str, str]]:
+    """What is sent for the last of ``turns``: every turn's own messages, each earlier one
+    followed by the model's own answer to it (``answers``, one per earlier turn); the
+    system prompt goes first unless the conversation has its own."""
+    messages: list[dict[str, str]] = []
+    for n, sample in enumerate(turns):
+        messages.extend({"role": m.role, "content": m.content} for m in sample.messages)
+        if n < len(turns) - 1:
+            messages.append({"role": "assistant", "content": answers[n]})
+    if system_prompt is not None and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def drive_conversations(
+    runner: Runner,
+    task: Task,
+    folder: RunFolder,
+    store: CompletionStore,
+    sampling: SamplingSettings,
+    system_prompt: str | None,
+    chunk_size: int,
+    progress: Progress | None,
+    failures: _FailureSink,
+) -> DriveStats:
+    """Generate a conversation task turn by turn through the one driver.
+
+    Turn 1 of every conversation is one :func:`~ifharness.runners.base.drive` (chunked and
+    batched as any run); then each conversation's own answer goes into its history and turn 2
+    of every conversation that has one is the next drive, and so on. The answers fed back
+    are read from ``completions.jsonl`` (the answer, its reasoning trace left out), so a
+    resumed run uses the answers it already has, never new ones, and each turn generates
+    only its missing (key, turn) rows. A turn whose earlier turn has no answer (failed, or
+    not in a replayed file) is not asked: it is scored as missing, and asked on the next
+    attempt once the earlier answer is there.
+    """
+    convs = conversations(task)
+    turn_numbers = sorted({int(s.turn or 1) for s in task.samples})
+    total = DriveStats(len(task.samples), 0, 0, 0, 0.0)
+    for turn in turn_numbers:
+        answers = {row_work_id(r): r["response"] for r in folder.read_completions() if "turn" in r}
+        requests: list[Request] = []
+        messages: dict[str, list[dict[str, str]]] = {}
+        for key, conv in convs.items():
+            if turn not in conv:
+                continue
+            history = [conv[t] for t in sorted(conv) if t <= turn]
+            earlier = [answers.get(work_id(key, s.turn)) for s in history[:-1]]
+            if any(a is None for a in earlier):
+                gap = next(s.turn for s, a in zip(history, earlier) if a is None)
+                failures.missing[work_id(key, turn)] = (
+                    f"no answer to turn {gap} of this conversation, so turn {turn} was not asked"
+                )
+                continue
+            sent = conversation_messages(history, [a or "" for a in earlier], system_prompt)
+            sample = conv[turn]
+            requests.append(Request(sample.key, sent, sampling, turn=turn))
+            messages[str(sample.key)] = sent
+        failures.turn = turn
+        if progress is not None:
+            progress.label = f"turn {turn}"
+        try:
+            stats = drive(
+                runner, requests, store.for_turn(turn, messages), chunk_size, progress, failures
+            )
+        finally:
+            failures.turn = None
+        total.skipped += stats.skipped
+        total.generated += stats.generated
+        total.tokens += stats.tokens
+        total.seconds += stats.seconds
+        total.failed += stats.failed
+    return total
+
+
+def planned_conversation_requests(
+    task: Task, sampling: SamplingSettings, system_prompt: str | None
+) -> list[Request]:
+    """Stand-ins for a conversation's requests before any answer exists, for a runner's
+    ``plan`` (the vllm runner sizes its KV cache by them): each earlier answer is taken to be
+    ``max_tokens`` long, the longest it can be."""
+    stand_in = "x" * (3 * sampling.max_tokens)  # ~3 characters a token (vllm_tuning)
+    out = []
+    for conv in conversations(task).values():
+        for turn, sample in conv.items():
+            history = [conv[t] for t in sorted(conv) if t <= turn]
+            sent = conversation_messages(history, [stand_in] * (len(history) - 1), system_prompt)
+            out.append(Request(sample.key, sent, sampling, turn=turn))
+    return out
 
 
 def _write_report(folder: RunFolder, log: TextIO) -> Path | None:
@@ -537,7 +679,7 @@ def _prepare_runner(
     log's path, or None."""
     plan = getattr(runner, "plan", None)
     if callable(plan):
-        plan([r for r in requests if str(r.key) not in done])
+        plan([r for r in requests if work_id(r.key, r.turn) not in done])
     options = getattr(runner, "options", None)
     if cfg.verbose or not hasattr(options, "log_path"):
         return None
@@ -583,7 +725,7 @@ def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1)
 def _generation_summary(
     folder: RunFolder, wanted: set[str], parser: reasoning.Parser | None = None
 ) -> dict[str, Any]:
-    rows = [r for r in folder.read_completions() if str(r["key"]) in wanted]
+    rows = [r for r in folder.read_completions() if row_work_id(r) in wanted]
     tokens = [int(r.get("n_tokens") or 0) for r in rows]
     unterminated = (
         {}

@@ -33,16 +33,17 @@ import fcntl
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
 from .errors import DataError, IfharnessError
 from .files import atomic_write_json, atomic_write_text, dumps_line, read_jsonl
+from .schema import work_id
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -78,10 +79,18 @@ class SampleRow(TypedDict):
     # a generated row's ``rendering``, ``level``, ``base_task``, ``generator`` (Sample.meta),
     # so a report groups by density level from the folder alone; absent for ordinary data
     meta: NotRequired[dict[str, Any]]
+    turn: NotRequired[int]  # a conversation task's turn (1, 2, …); ``messages`` is that turn's
 
 
 class CompletionRow(TypedDict):
-    """One answer. ``raw`` is the generated text as it came, kept when the trace was split off."""
+    """One answer. ``raw`` is the generated text as it came, kept when the trace was split off.
+
+    In a conversation task a row also has ``turn`` and ``messages``: the whole request sent
+    for that turn (earlier user turns and the model's own earlier answers included). It is
+    stored in the answer's own row, not rebuilt later, so that what the model was shown is
+    on record exactly, and in the same fsynced write as the answer: a kill can never leave a
+    request without its answer or the reverse, and resuming has one file to read.
+    """
 
     key: Key
     sample: int
@@ -90,6 +99,8 @@ class CompletionRow(TypedDict):
     finish_reason: str | None
     n_tokens: int | None
     raw: NotRequired[str]
+    turn: NotRequired[int]
+    messages: NotRequired[list[dict[str, str]]]
 
 
 class FailureRow(TypedDict):
@@ -101,6 +112,7 @@ class FailureRow(TypedDict):
     status: NotRequired[int | None]
     reason: NotRequired[str]  # "failed" (retrying may help) or "missing" (it cannot)
     at: NotRequired[str]
+    turn: NotRequired[int]  # a conversation task's turn
 
 
 class VerdictRow(TypedDict):
@@ -113,11 +125,27 @@ class VerdictRow(TypedDict):
     missing: NotRequired[bool]
     unscorable: NotRequired[dict[str, str]]
     sample: NotRequired[int]
+    turn: NotRequired[int]  # a conversation task's turn
+    # only where the task checks the trace (``check: reasoning|both``; ifharness.scoring):
+    check: NotRequired[str]
+    reasoning_strict: NotRequired[list[bool | None]]  # the trace's verdicts
+    reasoning_loose: NotRequired[list[bool | None]]
+    trace_missing: NotRequired[bool]  # no trace, or a blank one: trace verdicts all False
+    trace_whole_text: NotRequired[bool]  # no trace split off; the whole text was checked
+    reasoning_unscorable: NotRequired[dict[str, str]]
 
 
 def row_id(row: VerdictRow | CompletionRow) -> tuple[str, int]:
-    """How rows pair across runs and files: the prompt key (as text) and the sample index."""
-    return str(row["key"]), int(row.get("sample", 0) or 0)
+    """How rows pair across runs and files: the unit of work (the prompt key as text, with
+    its turn in a conversation: :func:`row_work_id`) and the sample index."""
+    return row_work_id(row), int(row.get("sample", 0) or 0)
+
+
+def row_work_id(row: Mapping[str, object]) -> str:
+    """``str(key)``, or ``"<key> turn <k>"`` for a row of a conversation task (any of the
+    folder's rows: completion, verdict, failure, sample)."""
+    turn = row.get("turn")
+    return work_id(cast(Key, row["key"]), None if turn is None else int(cast(int, turn)))
 
 
 _COMPLETION = TypeAdapter(CompletionRow)
@@ -300,14 +328,15 @@ class RunFolder:
         atomic_write_text(self.file(SAMPLES), "".join(dumps_line(r) + "\n" for r in rows))
 
     def read_samples(self) -> dict[str, SampleRow]:
-        """The task as scored, by ``str(key)``; empty for a version-1 folder."""
+        """The task as scored, by ``str(key)`` (by :func:`row_work_id`, key and turn, in a
+        conversation task); empty for a version-1 folder."""
         path = self.file(SAMPLES)
         if not path.is_file():
             return {}
         out: dict[str, SampleRow] = {}
         for line, obj in read_jsonl(path, what="samples file"):
             row = _validated(_SAMPLE, obj, path, line)
-            out[str(row["key"])] = row
+            out[row_work_id(row)] = row
         return out
 
     # -- completions.jsonl
@@ -330,22 +359,26 @@ class RunFolder:
 
     # -- failed.jsonl
 
-    def record_failure(self, failure: Failure) -> None:
-        """Append one failure (fsynced) the moment a runner gives up on a sample."""
+    def record_failure(self, failure: Failure, turn: int | None = None) -> None:
+        """Append one failure (fsynced) the moment a runner gives up on a sample (on one turn
+        of a conversation: ``turn``)."""
         from .files import now_utc
 
         row: FailureRow = {**failure.to_row(), "at": now_utc()}
+        if turn is not None:
+            row["turn"] = turn
         _append_lines(self.file(FAILED), [dumps_line(row)])
 
     def failures(self) -> dict[str, FailureRow]:
-        """The last failure recorded per ``str(key)``."""
+        """The last failure recorded per unit of work (:func:`row_work_id`: ``str(key)``,
+        with the turn in a conversation)."""
         path = self.file(FAILED)
         if not path.is_file():
             return {}
         out: dict[str, FailureRow] = {}
         for line, obj in read_jsonl(path, what="failures file"):
             row = _validated(_FAILURE, obj, path, line)
-            out[str(row["key"])] = row
+            out[row_work_id(row)] = row
         return out
 
     def failed_keys(self) -> set[str]:
@@ -628,7 +661,8 @@ def expand_run_args(args: Iterable[str]) -> list[Path]:
 @dataclass
 class Resumed:
     rows: list[dict[str, Any]]  # kept rows, in file order
-    done: set[str]  # str(key) of every key with all its samples on disk
+    done: set[str]  # work id (str(key); key and turn in a conversation) of every unit with
+    # all its samples on disk
     dropped_lines: int = 0  # torn or incomplete lines removed from the file
 
 
@@ -638,6 +672,11 @@ class CompletionStore:
     A run killed at any point leaves whole chunks on disk plus at most one torn last line;
     :meth:`resume` drops the torn line and any key whose samples are incomplete, so only what
     is missing gets generated. No key is ever written twice. The file is the checkpoint.
+
+    A conversation task's unit of work is (key, turn): ``done`` holds work ids
+    (``schema.work_id``), and each turn is driven through :meth:`for_turn`, a view that
+    looks like a store of that turn alone (keys are unique within one turn) and writes
+    ``turn`` and the request's ``messages`` into every row.
     """
 
     def __init__(self, path: str | Path, samples_per_key: int = 1):
@@ -658,11 +697,11 @@ class CompletionStore:
         parsed = list(_parse_completion_lines(self.path, lines))
         by_key: dict[str, dict[int, dict[str, Any]]] = {}
         for row in parsed:
-            by_key.setdefault(str(row["key"]), {}).setdefault(int(row.get("sample", 0) or 0), row)
+            by_key.setdefault(row_work_id(row), {}).setdefault(int(row.get("sample", 0) or 0), row)
         complete = {k for k, s in by_key.items() if set(s) >= set(range(self.samples_per_key))}
         kept, seen = [], set()
         for row in parsed:
-            k, i = str(row["key"]), int(row.get("sample", 0) or 0)
+            k, i = row_work_id(row), int(row.get("sample", 0) or 0)
             if k in complete and i < self.samples_per_key and (k, i) not in seen:
                 seen.add((k, i))
                 kept.append(row)
@@ -672,15 +711,52 @@ class CompletionStore:
         self.done = complete
         return Resumed(kept, complete, dropped)
 
-    def append(self, completions: Sequence[Completion]) -> None:
-        """One write for the whole chunk, then fsync."""
+    def append(
+        self,
+        completions: Sequence[Completion],
+        turn: int | None = None,
+        messages: dict[str, list[dict[str, str]]] | None = None,
+    ) -> None:
+        """One write for the whole chunk, then fsync. ``turn``: the conversation turn they
+        answer, with ``messages``, the request sent for each ``str(key)``."""
         for c in completions:
-            if str(c.key) in self.done:
+            if work_id(c.key, turn) in self.done:
                 raise IfharnessError(
-                    f"runner returned key {c.key} twice; it is already in {self.path}"
+                    f"runner returned key {work_id(c.key, turn)} twice; it is already in "
+                    f"{self.path}"
                 )
-        _append_lines(self.path, [dumps_line(c.to_row()) for c in completions])
-        self.done.update(str(c.key) for c in completions)
+        rows = []
+        for c in completions:
+            row = c.to_row()
+            if turn is not None:
+                row["turn"] = turn
+                if messages is not None:
+                    row["messages"] = messages[str(c.key)]
+            rows.append(dumps_line(row))
+        _append_lines(self.path, rows)
+        self.done.update(work_id(c.key, turn) for c in completions)
+
+    def for_turn(self, turn: int, messages: dict[str, list[dict[str, str]]]) -> TurnStore:
+        """This store as the driver sees it for one conversation turn (see the class)."""
+        return TurnStore(self, turn, messages)
+
+
+class TurnStore:
+    """One turn of a conversation task, for ``runners.base.drive``: ``done`` holds the keys
+    (``str(key)``, among those of ``messages``) this turn already has; ``append`` writes the
+    rows with their turn and the request sent."""
+
+    def __init__(
+        self, store: CompletionStore, turn: int, messages: dict[str, list[dict[str, str]]]
+    ):
+        self.store, self.turn, self.messages = store, turn, messages
+
+    @property
+    def done(self) -> set[str]:
+        return {k for k in self.messages if work_id(k, self.turn) in self.store.done}
+
+    def append(self, completions: Sequence[Completion]) -> None:
+        self.store.append(completions, self.turn, self.messages)
 
 
 def _parse_completion_lines(path: Path, lines: list[bytes]) -> Iterator[dict[str, Any]]:

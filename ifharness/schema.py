@@ -27,11 +27,17 @@ class Sample(BaseModel):
 
     Multi-turn samples carry earlier turns in ``messages``; the answer to the last user
     message is what gets checked.
+
+    In a conversation task (``turns: conversation``) a row becomes one sample per user turn,
+    all with the row's key and ``turn`` = 1, 2, …; ``messages`` then holds only that turn's
+    own message(s) (the user turn, and on turn 1 any system message): what is sent at turn k
+    is built at run time from turns 1..k and the model's own answers to turns 1..k-1.
     """
 
     key: Key
     messages: list[Message]
     instructions: list[Instruction]
+    turn: int | None = None  # 1, 2, … in a conversation task; None otherwise
     source_line: int | None = None  # line in the data file, for error messages
     #: what a generated row says about itself beyond the prompt (``rendering``, ``level``,
     #: ``base_task``, ``generator``; see :data:`SAMPLE_META_FIELDS`), for metrics that group
@@ -47,9 +53,33 @@ class Sample(BaseModel):
     def instruction_ids(self) -> list[str]:
         return [i.id for i in self.instructions]
 
+    @property
+    def uid(self) -> str:
+        """What identifies this sample's answer in a run: ``str(key)``, or key and turn in a
+        conversation (``rundir.work_id``, the same string completions and verdicts use)."""
+        return work_id(self.key, self.turn)
 
-#: Row fields the loader keeps on :attr:`Sample.meta` when a row carries them (generated tasks).
-SAMPLE_META_FIELDS = ("rendering", "level", "base_task", "generator")
+
+def work_id(key: Key, turn: int | None = None) -> str:
+    """One unit of work as text: ``str(key)`` for a single-turn sample, ``"<key> turn <k>"``
+    in a conversation. A run's samples all have a turn or none do, so the two forms never
+    meet in one folder; the text is also what messages name the unit by."""
+    return str(key) if turn is None else f"{key} turn {turn}"
+
+
+#: Row fields the loader keeps on :attr:`Sample.meta` when a row carries them (generated
+#: tasks; ``family``: the failure family of a ``quick`` prompt, for the leaderboard heat map).
+SAMPLE_META_FIELDS = (
+    "rendering",
+    "level",
+    "base_task",
+    "generator",
+    "family",
+    "placement",  # a hierarchy row's system | user | conflict (``ifharness.hierarchy``)
+    "pair",  # the sample the three placements of a hierarchy row share
+    "language",  # a Multi-IF conversation's language, for metrics per turn and language
+    "source",  # a ReasonIF row's origin dataset (gsm8k, arc, aime, amc, gpqa): IFS per source
+)
 
 
 class HFSource(BaseModel):
@@ -58,6 +88,9 @@ class HFSource(BaseModel):
     revision: str
     split: str = "train"
     name: str | None = None
+    #: the file(s) of the repository to read (``datasets.load_dataset(data_files=...)``), for
+    #: a dataset that is one plain JSON/CSV file and no builder config (ReasonIF)
+    data_files: str | None = None
 
 
 class DataSource(BaseModel):
@@ -77,6 +110,26 @@ class FieldMap(BaseModel):
     messages: str | None = None  # a list of {role, content}; overrides ``prompt`` when present
     instruction_ids: str = "instruction_id_list"
     kwargs: str = "kwargs"
+    #: ``turns: conversation``: the row field holding the user turns, a list of objects each
+    #: with the ``prompt``, ``instruction_ids`` and ``kwargs`` fields named above
+    turns: str = "turns"
+    #: ``turns: conversation`` from flat columns instead (Multi-IF's CSV): a template with
+    #: ``{n}`` (1, 2, …) prefixed to those three names, e.g. ``turn_{n}_`` reads
+    #: ``turn_1_prompt``, ``turn_1_instruction_id_list``, ``turn_1_kwargs``, … A turn whose
+    #: prompt is empty or ``None`` ends the conversation.
+    turn_columns: str | None = None
+    #: cells that hold JSON as text (a CSV's lists and objects; Multi-IF's kwargs list of
+    #: JSON strings, encoded twice) are decoded before they are read
+    decode_json: bool = False
+
+    @field_validator("turn_columns")
+    @classmethod
+    def _numbered(cls, value: str | None) -> str | None:
+        if value is not None and "{n}" not in value:
+            raise ValueError(
+                f"turn_columns {value!r} must hold {{n}}, the turn number (e.g. 'turn_{{n}}_')"
+            )
+        return value
 
 
 class Generation(BaseModel):
@@ -106,8 +159,10 @@ class Generated(BaseModel):
     vocabulary: dict[str, Any] | None = None
 
 
-#: What ``check:`` will accept once reasoning-trace checks land (issue 13); refused until then.
+#: The ``check:`` values that read the reasoning trace (``Completion.reasoning``).
 TRACE_CHECKS = ("reasoning", "both")
+#: What ``check:`` accepts: the answer, the trace, or both (see :class:`TaskSpec`).
+Check = Literal["answer", "reasoning", "both"]
 
 
 class TaskSpec(BaseModel):
@@ -125,11 +180,19 @@ class TaskSpec(BaseModel):
     * ``turns: multi``: a *fixed* history is replayed. The task must map ``fields.messages``;
       each row's conversation must end with a user message and hold at least one earlier
       assistant turn. The model answers the last user turn only and that answer is checked;
-      the history's assistant turns are data, not the model's own earlier answers. Feeding
-      the model its own answers turn by turn, with constraints at each turn, is issue 13.
-    * ``check: answer`` is the only value: the answer (the text after any reasoning trace)
-      is checked. ``reasoning`` and ``both`` are refused with a message until trace checks
-      land (issue 13).
+      the history's assistant turns are data, not the model's own earlier answers.
+    * ``turns: conversation``: each row lists its user turns and the constraints of each
+      (``fields.turns``, or flat columns with ``fields.turn_columns``); one sample per
+      (row, turn). The model answers turn 1 of every conversation, its own answer is put
+      in the history, then turn 2, and so on; each turn's answer is checked against the
+      constraints ``accumulate`` says apply there.
+    * ``check`` says which text the constraints are checked on: ``answer`` (the default:
+      the text after any reasoning trace), ``reasoning`` (the trace the run split off,
+      ``Completion.reasoning``: ReasonIF's instructions are about how the model reasons), or
+      ``both`` (each constraint on each text, reported separately). A sample whose trace is
+      missing or blank when the trace is checked fails every trace verdict and is counted
+      (``metrics["missing_trace"]``); how verdict rows and metrics carry the two texts is
+      written down in ``ifharness.scoring`` (answer-only rows and metrics are unchanged).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -140,18 +203,23 @@ class TaskSpec(BaseModel):
     source: DataSource
     fields: FieldMap = Field(default_factory=FieldMap)
     generation: Generation = Field(default_factory=Generation)
-    turns: Literal["single", "multi"] = "single"
-    check: Literal["answer"] = "answer"
+    turns: Literal["single", "multi", "conversation"] = "single"
+    #: ``turns: conversation`` only: which constraints the answer to turn k must follow.
+    #: ``cumulative``: those of turns 1..k (an id listed again at a later turn takes that
+    #: turn's kwargs; Multi-IF lists earlier ids again itself, so nothing is added there);
+    #: ``per_turn``: only turn k's own.
+    accumulate: Literal["cumulative", "per_turn"] = "cumulative"
+    check: Check = "answer"
     metric: str = "prompt_level_strict_acc"
     generated: Generated | None = None  # set by ``ifharness generate``; None for authored tasks
 
     @field_validator("check", mode="before")
     @classmethod
-    def _trace_checks_not_yet(cls, value: Any) -> Any:
-        if value in TRACE_CHECKS:
+    def _known_check(cls, value: Any) -> Any:
+        if value not in ("answer", *TRACE_CHECKS):
             raise ValueError(
-                f"check: {value} is not implemented yet: checking the reasoning trace comes "
-                "with issue 13 (reasoning traces and conversations); use check: answer"
+                f"check: {value!r} is not one of answer, reasoning, both (which text the "
+                "constraints are checked on: the answer, the reasoning trace, or each of them)"
             )
         return value
 

@@ -12,17 +12,40 @@ it never stops a run.
 (instruction level clustered by prompt), per-constraint and per-family accuracy.
 Unscorable instructions are left out of every denominator and counted; a prompt with any
 unscorable instruction is left out of the prompt-level denominators.
+
+Which text is checked (the task's ``check:``; issue 13) and how rows and metrics carry it:
+
+* ``answer``: the answer only. Rows and metrics are exactly what they were before trace
+  checks existed (no key is added), byte for byte.
+* ``reasoning``: the trace (``Answer.reasoning``, what the run split off). The row's
+  ``strict``/``loose`` are the trace's verdicts (the text the task checks), so every stage
+  that reads them (leaderboard, compare, gate, report) works on what the task checks.
+* ``both``: each constraint on the answer and on the trace. ``strict``/``loose`` stay the
+  answer's; the trace's are beside them.
+
+Wherever the trace is checked (``reasoning`` and ``both``) a row also carries ``check``,
+``reasoning_strict``/``reasoning_loose`` (the trace's verdicts, under the same names in both
+modes, so trace-aware code reads one place), ``reasoning_unscorable`` when a checker raised on
+the trace, ``trace_missing: true`` when there was no trace or a blank one (every trace verdict
+is then False: a missing trace never passes), and ``trace_whole_text: true`` when the run
+split off no trace and the profile takes it from the text by ReasonIF's rule (flag
+:data:`TRACE_WHOLE_TEXT`, profile ``reasonif-2025``). ``summarize`` then adds ``check``,
+``missing_trace`` and
+``trace_whole_text`` (counts), a ``reasoning`` block (the full metrics of the trace verdicts,
+same names as the top level), with ``both`` a ``both`` block (a constraint counts as followed
+when it holds on the answer *and* on the trace), and the table's trace metrics
+(``reasonif_ifs``) at the top level with their ``_stderr`` and ``ci`` entries.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -30,12 +53,18 @@ from ifharness.verifiers import Profile, Text, get
 
 from . import stats
 from .loader import Task
-from .metrics import base_metrics, composite_metrics
-from .responses import Joined, coerce
+from .metrics import Verdicts, base_metrics, composite_metrics, prompt_pass, trace_metrics
+from .responses import Answer, Joined, coerce
 from .rundir import RunFolder, VerdictRow
+from .schema import Sample, work_id
 
 Bound = list[tuple[str, dict[str, Any]]]  # (constraint id, bound kwargs) per instruction
 MODES = stats.MODES
+#: Profile flag: where the trace is checked and the run split none off (``reasoning`` is
+#: None), take the trace from the text by ReasonIF's own rule instead of failing: the text
+#: between the first ``<think>`` and the first ``</think>`` when both occur, else the whole
+#: text. Without it a sample with no trace fails every trace verdict.
+TRACE_WHOLE_TEXT = "trace-whole-text"
 
 
 class Judgement(TypedDict):
@@ -124,16 +153,66 @@ def judge_all(
 
 
 def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[VerdictRow]:
+    """One row per sample, checked on the text(s) the task's ``check:`` names (see the
+    module docstring for the row's keys in each mode)."""
     bound = [[(i.id, i.kwargs) for i in s.instructions] for s in task.samples]
-    answers = [
-        joined.answers[str(s.key)].text if str(s.key) in joined.answers else None
-        for s in task.samples
-    ]
-    judged = judge_all(bound, answers, task.profile, processes, task.spec.suite)
-    return [
-        {"key": s.key, "instruction_id_list": s.instruction_ids, **j}
-        for s, j in zip(task.samples, judged)
-    ]
+    got = [joined.answers.get(s.uid) for s in task.samples]  # uid: key, and turn if any
+    check = task.spec.check
+    suite = task.spec.suite
+    if check == "answer":
+        answers = [a.text if a is not None else None for a in got]
+        judged = judge_all(bound, answers, task.profile, processes, suite)
+        return [
+            {"key": s.key, "instruction_id_list": s.instruction_ids, **j}
+            for s, j in zip(task.samples, judged)
+        ]
+    traces = [trace_of(a, task.profile) for a in got]
+    on_trace = judge_all(bound, [t for t, _ in traces], task.profile, processes, suite)
+    on_answer = (
+        judge_all(bound, [a.text if a else None for a in got], task.profile, processes, suite)
+        if check == "both"
+        else on_trace
+    )
+    rows: list[VerdictRow] = []
+    for s, a, (trace, whole), j, t in zip(task.samples, got, traces, on_answer, on_trace):
+        row: VerdictRow = {
+            "key": s.key,
+            "instruction_id_list": s.instruction_ids,
+            "strict": j["strict"],
+            "loose": j["loose"],
+        }
+        if a is None:
+            row["missing"] = True
+        if "unscorable" in j:
+            row["unscorable"] = j["unscorable"]
+        row["check"] = check
+        row["reasoning_strict"] = t["strict"]
+        row["reasoning_loose"] = t["loose"]
+        if "unscorable" in t:
+            row["reasoning_unscorable"] = t["unscorable"]
+        if trace is None or not trace.strip():
+            row["trace_missing"] = True
+        if whole:
+            row["trace_whole_text"] = True
+        rows.append(row)
+    return rows
+
+
+def trace_of(answer: Answer | None, profile: Profile) -> tuple[str | None, bool]:
+    """The trace to check and whether it was taken from the text (:data:`TRACE_WHOLE_TEXT`).
+
+    ``None`` (no answer, or no trace split off) and a blank trace fail every instruction
+    (``judge``'s blank rule). Only a trace that is absent is taken from the text: one that
+    was split off and is empty (``<think></think>``) stays empty, as in ReasonIF."""
+    if answer is None:
+        return None, False
+    if answer.reasoning is None and profile.has(TRACE_WHOLE_TEXT):
+        text = answer.text
+        start, end = text.find("<think>"), text.find("</think>")
+        if start >= 0 and end >= 0:  # ReasonIF: between the first of each, stripped
+            return text[start + len("<think>") : end].strip(), True
+        return text, True
+    return answer.reasoning, False
 
 
 def summarize(
@@ -173,7 +252,155 @@ def summarize(
             families[cid.split(":", 1)[0]][k] += v
     metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
     _add_intervals(metrics, rows, table, n_resamples, seed, level)
+    _add_trace_metrics(metrics, rows, n_resamples, seed, level)
+    _add_per_turn(metrics, rows, finish_reasons, n_resamples, seed, level)
     return metrics
+
+
+def _add_per_turn(
+    metrics: dict[str, Any],
+    rows: Sequence[VerdictRow],
+    finish_reasons: Sequence[str | None],
+    n_resamples: int,
+    seed: int,
+    level: float,
+) -> None:
+    """A conversation task's rows carry ``turn``: ``metrics["per_turn"]["<k>"]`` holds the
+    whole summary of the rows of turn k (prompt/inst x strict/loose, ``if_avg4``, counts,
+    intervals), over the conversations that have that turn. The overall metrics are pooled
+    over every (conversation, turn) row, with the conversation as the cluster (its turns are
+    not independent): ``n_prompts`` then counts conversations and ``n_rows`` the rows."""
+    turns = sorted({int(t) for r in rows if (t := r.get("turn")) is not None})
+    if not turns:
+        return
+    reasons = list(finish_reasons) if len(finish_reasons) == len(rows) else []
+    per_turn: dict[str, Any] = {}
+    for turn in turns:
+        picked = [i for i, r in enumerate(rows) if r.get("turn") == turn]
+        sub = [_without_turn(rows[i]) for i in picked]
+        per_turn[str(turn)] = summarize(
+            sub, [reasons[i] for i in picked] if reasons else (), n_resamples, seed, level
+        )
+    _add_forgetting(per_turn, rows)
+    metrics["per_turn"] = per_turn
+
+
+def _add_forgetting(per_turn: dict[str, Any], rows: Sequence[VerdictRow]) -> None:
+    """Multi-IF's instruction forgetting and error correction, per turn k > 1 and mode: of
+    the instructions a conversation's turn k still lists from its previous turn (paired by
+    id), the share followed there and not now (``forgetting``), and the share not followed
+    there and followed now (``correction``). Unscorable verdicts are left out. The paper
+    defines both ratios; its code computes neither, so this is our reading of them."""
+    by_unit = {(str(r["key"]), int(r["turn"])): r for r in rows if r.get("turn") is not None}
+    turns_of: dict[str, list[int]] = defaultdict(list)
+    for key, turn in sorted(by_unit, key=lambda u: u[1]):
+        turns_of[key].append(turn)
+    for key, turns in turns_of.items():
+        for before, now in zip(turns, turns[1:]):
+            prev, cur = by_unit[(key, before)], by_unit[(key, now)]
+            entry = per_turn[str(now)].setdefault(
+                "forgetting",
+                {
+                    m: {"followed_before": 0, "forgotten": 0, "missed_before": 0, "corrected": 0}
+                    for m in MODES
+                },
+            )
+            for mode in MODES:
+                was = dict(zip(prev["instruction_id_list"], prev[mode]))
+                counts = entry[mode]
+                for cid, v in zip(cur["instruction_id_list"], cur[mode]):
+                    w = was.get(cid)
+                    if cid not in was or w is None or v is None:
+                        continue
+                    if w:
+                        counts["followed_before"] += 1
+                        counts["forgotten"] += not v
+                    else:
+                        counts["missed_before"] += 1
+                        counts["corrected"] += bool(v)
+    for entry in per_turn.values():
+        for counts in (entry.get("forgetting") or {}).values():
+            fb, mb = counts["followed_before"], counts["missed_before"]
+            counts["forgetting_ratio"] = counts["forgotten"] / fb if fb else None
+            counts["correction_ratio"] = counts["corrected"] / mb if mb else None
+
+
+_TRACE_KEYS = (
+    "check",
+    "reasoning_strict",
+    "reasoning_loose",
+    "reasoning_unscorable",
+    "trace_missing",
+    "trace_whole_text",
+)
+
+
+def _with_verdicts(
+    row: VerdictRow,
+    strict: list[bool | None],
+    loose: list[bool | None],
+    unscorable: dict[str, str] | None,
+) -> VerdictRow:
+    """``row`` as a plain row whose verdicts are ``strict``/``loose`` (its other keys kept:
+    ``sample``, ``turn``, ``missing``), for summarizing one text's verdicts."""
+    out: dict[str, Any] = {k: v for k, v in row.items() if k not in _TRACE_KEYS}
+    out["strict"], out["loose"] = strict, loose
+    out.pop("unscorable", None)
+    if unscorable:
+        out["unscorable"] = unscorable
+    return out  # type: ignore[return-value]
+
+
+def _both(a: bool | None, b: bool | None) -> bool | None:
+    """Followed on the answer and on the trace: False if either fails, else None if either
+    is unscorable."""
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
+
+
+def _add_trace_metrics(
+    metrics: dict[str, Any],
+    rows: Sequence[VerdictRow],
+    n_resamples: int,
+    seed: int,
+    level: float,
+) -> None:
+    """The trace's metrics (module docstring); nothing at all for answer-only rows."""
+    traced = [r for r in rows if "reasoning_strict" in r]
+    if not traced:
+        return
+    check = traced[0].get("check", "reasoning")
+    metrics["check"] = check
+    metrics["missing_trace"] = sum(1 for r in traced if r.get("trace_missing"))
+    metrics["trace_whole_text"] = sum(1 for r in traced if r.get("trace_whole_text"))
+    on_trace = [
+        _with_verdicts(
+            r, r["reasoning_strict"], r["reasoning_loose"], r.get("reasoning_unscorable")
+        )
+        for r in traced
+    ]
+    block = summarize(on_trace, (), n_resamples=n_resamples, seed=seed, level=level)
+    metrics["reasoning"] = block
+    if check == "both":
+        on_both = [
+            _with_verdicts(
+                r,
+                [_both(a, b) for a, b in zip(r["strict"], r["reasoning_strict"])],
+                [_both(a, b) for a, b in zip(r["loose"], r["reasoning_loose"])],
+                {**r.get("unscorable", {}), **r.get("reasoning_unscorable", {})},
+            )
+            for r in traced
+        ]
+        metrics["both"] = summarize(on_both, (), n_resamples=n_resamples, seed=seed, level=level)
+    for t in trace_metrics():
+        metrics[t.name] = block.get(t.of)
+        if f"{t.of}_stderr" in block:
+            metrics[f"{t.name}_stderr"] = block[f"{t.of}_stderr"]
+        if "ci" in metrics and "ci" in block:
+            metrics["ci"][t.name] = block["ci"].get(t.of)
 
 
 def _base_metrics(table: stats.Table, one_row_per_prompt: bool) -> dict[str, Any]:
@@ -272,7 +499,39 @@ class ScoreResult:
 
         if density.is_density_task(self.task):
             self.metrics["density"] = density.for_result(self, folder)
+        from . import hierarchy  # family "hierarchy": follows system / user / when they conflict
+
+        if hierarchy.is_hierarchy_task(self.task):
+            self.metrics["hierarchy"] = hierarchy.for_result(self)
         folder.write_scores(self.verdicts, self.metrics)
+
+
+def _add_per_source(metrics: dict[str, Any], task: Task, rows: Sequence[VerdictRow]) -> None:
+    """Prompt-level accuracy per ``source`` (a ReasonIF row's origin dataset, kept on
+    ``Sample.meta``) for the checked text, and in the ``reasoning`` block for the trace
+    (ReasonIF prints IFS per source). Only for tasks that check the trace, whose data says
+    where each row comes from."""
+    sources = [s.meta.get("source") for s in task.samples]
+    if not any(isinstance(x, str) for x in sources):
+        return
+
+    def per_source(strict: str, loose: str) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[VerdictRow]] = defaultdict(list)
+        for src, row in zip(sources, rows):
+            groups[str(src)].append(row)
+        out: dict[str, dict[str, Any]] = {}
+        for src, group in sorted(groups.items()):
+            entry: dict[str, Any] = {"n": len(group)}
+            for mode, name in (("strict", strict), ("loose", loose)):
+                passed = [prompt_pass(cast(Verdicts, r.get(name) or [])) for r in group]
+                known = [p for p in passed if p is not None]
+                entry[f"prompt_level_{mode}_acc"] = sum(known) / len(known) if known else None
+            out[src] = entry
+        return out
+
+    metrics["per_source"] = per_source("strict", "loose")
+    if isinstance(metrics.get("reasoning"), dict):
+        metrics["reasoning"]["per_source"] = per_source("reasoning_strict", "reasoning_loose")
 
 
 def score(
@@ -288,12 +547,80 @@ def score(
     ``n_resamples=0`` skips the bootstrap intervals (the rest of the metrics are unchanged):
     what a reward loop that only needs verdicts and accuracies wants.
     """
-    joined = coerce(task.samples, responses)
+    joined = (
+        join_turns(task.samples, responses)
+        if task.conversational
+        else coerce(task.samples, responses)
+    )
     rows = verdict_rows(task, joined, processes)
+    for row, s in zip(rows, task.samples):
+        if s.turn is not None:  # a conversation's verdicts are per (key, turn)
+            row["turn"] = s.turn
     finish = [
-        joined.answers[str(s.key)].finish_reason if str(s.key) in joined.answers else None
+        joined.answers[s.uid].finish_reason if s.uid in joined.answers else None
         for s in task.samples
     ]
     metrics = summarize(rows, finish, n_resamples=n_resamples, seed=seed)
+    if task.conversational:
+        _add_per_language(metrics, task, rows)
+    if task.spec.check != "answer":
+        _add_per_source(metrics, task, rows)
     metrics["missing"] = joined.missing
     return ScoreResult(task, rows, metrics, joined)
+
+
+def _without_turn(row: VerdictRow) -> VerdictRow:
+    """A verdict row as one of a single turn's rows (what ``summarize`` then sees)."""
+    return cast(VerdictRow, {k: v for k, v in row.items() if k != "turn"})
+
+
+def join_turns(samples: Sequence[Sample], responses: Any) -> Joined:
+    """The answers of a conversation task, by (key, turn): each row needs ``key``, ``turn``
+    and ``response`` (``completions.jsonl`` rows are such rows); a ``{work id: text}``
+    mapping works too. ``missing`` lists the work ids (``"<key> turn <k>"``) with no answer;
+    a later row for the same (key, turn) wins and is reported, as in ``responses.join``."""
+    from .responses import read_responses
+
+    if isinstance(responses, (str, Path)):
+        rows: list[tuple[int | None, Any]] = list(read_responses(responses))
+    elif isinstance(responses, Mapping):
+        rows = [(None, {"uid": k, "response": v}) for k, v in responses.items()]
+    else:
+        rows = [(None, r) for r in responses]
+    wanted = {s.uid for s in samples}
+    out = Joined(answers={})
+    where: dict[str, Any] = {}
+    for line, row in rows:
+        uid = row.get("uid")
+        if uid is None and "key" in row and row.get("turn") is not None:
+            uid = work_id(row["key"], int(row["turn"]))
+        if uid not in wanted:
+            out.unmatched += 1
+            continue
+        if uid in out.answers:
+            out.duplicates.append(f"{uid}: lines {where[uid]} and {line} (the later one is used)")
+        where[uid] = line
+        out.answers[uid] = Answer(row["response"], row.get("reasoning"), row.get("finish_reason"))
+    out.missing = [s.uid for s in samples if s.uid not in out.answers]
+    return out
+
+
+def _add_per_language(metrics: dict[str, Any], task: Task, rows: Sequence[VerdictRow]) -> None:
+    """Multi-IF's table: per turn and per language (the conversation's ``language``), the four
+    accuracies and ``if_avg4``, in ``metrics["per_turn"][k]["per_language"]``."""
+    languages = [s.meta.get("language") for s in task.samples]
+    if not any(languages) or "per_turn" not in metrics:
+        return
+    names = [b.name for b in base_metrics()] + [c.name for c in composite_metrics()]
+    for turn, entry in metrics["per_turn"].items():
+        by_lang: dict[str, list[VerdictRow]] = defaultdict(list)
+        for row, lang in zip(rows, languages):
+            if str(row.get("turn")) == turn and lang:
+                by_lang[str(lang)].append(_without_turn(row))
+        entry["per_language"] = {}
+        for lang, sub in sorted(by_lang.items()):
+            m = summarize(sub, n_resamples=0)
+            entry["per_language"][lang] = {
+                "n_prompts": m["n_prompts"],
+                **{n: m.get(n) for n in names},
+            }

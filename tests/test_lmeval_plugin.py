@@ -81,6 +81,7 @@ def test_process_results_strips_think_then_verifies(default_docs):
         hooks.bound_instructions(doc),
         trace.replace("<think>", "").replace("</think>", "") + answer,
         hooks._profile("reference"),
+        doc["suite"],
     )
     assert bare["strict"] == [False, False]
     # cut off inside the trace: nothing is answered
@@ -92,7 +93,7 @@ def test_process_results_matches_judge_and_loose(default_docs):
     doc = _doc(default_docs, "length_constraints:number_words", "punctuation:no_comma")
     answer = "**Sure, here it is.**\nHello there. When will the faucet be fixed?"
     got = hooks.process_results(doc, [answer])
-    want = judge(hooks.bound_instructions(doc), answer, hooks._profile("reference"))
+    want = judge(hooks.bound_instructions(doc), answer, hooks._profile("reference"), doc["suite"])
     assert got["inst_level_strict_acc"] == want["strict"]
     assert got["inst_level_loose_acc"] == want["loose"]
     assert want["strict"][1] is False and want["loose"][1] is True  # first line dropped

@@ -132,6 +132,7 @@ def test_bare_id_refuses_when_two_suites_define_it(toy_suite: str):
     assert {c.suite for cid, c in load_all().items() if cid == NO_COMMA} == {
         "ifeval",
         "ifevalg",
+        "reasonif",
         "toy",
     }
 
@@ -285,11 +286,12 @@ def _task_yaml(tmp_path: Path, **changes: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize("value", ["reasoning", "both"])
-def test_trace_checks_are_refused_until_they_exist(tmp_path: Path, value: str):
-    with pytest.raises(DataError, match=rf"check: {value} is not implemented yet.*issue 13"):
-        ifharness.load_task(str(_task_yaml(tmp_path, check=value)))
-    assert ifharness.load_task(str(_task_yaml(tmp_path, check="answer"))).spec.check == "answer"
+@pytest.mark.parametrize("value", ["answer", "reasoning", "both"])
+def test_check_takes_the_three_texts_and_nothing_else(tmp_path: Path, value: str):
+    # what each mode checks: tests/test_trace_checks.py
+    assert ifharness.load_task(str(_task_yaml(tmp_path, check=value))).spec.check == value
+    with pytest.raises(DataError, match="check: 'trace' is not one of answer, reasoning, both"):
+        ifharness.load_task(str(_task_yaml(tmp_path, check="trace")))
 
 
 def test_turns_say_what_the_messages_must_be(tmp_path: Path):

@@ -9,7 +9,9 @@ the registry is keyed by ``(suite, id)``. A task names its suite and every looku
 ids happens there; a bare id (``check("punctuation:no_comma", …)``) resolves when exactly
 one suite defines it, or when every suite that defines it uses the same checker (same function,
 same ``prepare``: IFEvalG re-registers IFEval's 25 checkers), to the suite that defined it
-first; otherwise the error names the suites whose checkers differ.
+first; otherwise the error names the suites whose checkers differ. A suite whose package
+says ``BARE_IDS = False`` (ReasonIF: IFEval's ids with other meanings, for traces) takes no
+part in bare lookups of ids another suite also defines: it answers only when named.
 
 Suites are discovered, never listed by hand:
 
@@ -191,6 +193,8 @@ class Registry:
         self._by_id: dict[str, dict[str, Constraint]] = {}
         self._origins: dict[str, str] = {}  # suite -> the module or entry point providing it
         self._failures: dict[str, str] = {}  # suite -> why its entry point did not import
+        # suites whose ids a bare lookup never resolves to (their package says BARE_IDS = False)
+        self._namespaced: set[str] = set()
 
     def add(self, c: Constraint) -> None:
         if (c.suite, c.id) in self._by_key:
@@ -252,6 +256,8 @@ class Registry:
             self.require_suite(suite)
             raise UnknownConstraintError(self._unknown(id, suite))
         by_suite = self._by_id.get(id)
+        if by_suite:  # a namespaced-only suite answers only when asked by name
+            by_suite = {s: c for s, c in by_suite.items() if s not in self._namespaced} or by_suite
         if not by_suite:
             raise UnknownConstraintError(self._unknown(id, None))
         # Suites that share one checker (IFEvalG re-registers IFEval's 25) are one meaning,
@@ -394,6 +400,8 @@ def _import_package_suites(with_modules: bool) -> None:
     for suite in _package_suites():
         package = importlib.import_module(f"{__package__}.{suite}")
         REGISTRY.declare_suite(suite, package.__name__)
+        if getattr(package, "BARE_IDS", True) is False:
+            REGISTRY._namespaced.add(suite)
         if with_modules:
             for info in pkgutil.iter_modules(package.__path__):
                 importlib.import_module(f"{package.__name__}.{info.name}")

@@ -57,9 +57,20 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class Request:
+    """One conversation to answer. In a conversation task ``turn`` says which user turn the
+    last message is (``messages`` then holds the model's own earlier answers); the driver
+    sees one turn at a time, so ``key`` stays unique among the requests it hands out."""
+
     key: Key
     messages: list[dict[str, str]]  # [{"role": …, "content": …}], the system prompt included
     sampling: SamplingSettings
+    turn: int | None = None
+
+    @property
+    def seed_key(self) -> str | Key:
+        """What the per-request seed is derived from: the key, with the turn in a
+        conversation, so that each turn draws its own sample."""
+        return self.key if self.turn is None else f"{self.key}\x00turn{self.turn}"
 
 
 @dataclass
@@ -347,9 +358,12 @@ def _duration(seconds: float) -> str:
 
 
 class CompletionSink(Protocol):
-    """Where completions go (the run folder's ``CompletionStore``)."""
+    """Where completions go (the run folder's ``CompletionStore``, or its ``TurnStore`` view
+    of one conversation turn)."""
 
-    done: set[str]  # str(key) of every request already complete there
+    @property
+    def done(self) -> set[str]:
+        """str(key) of every request already complete there."""
 
     def append(self, completions: Sequence[Completion]) -> None:
         """Write a whole chunk at once, durably."""

@@ -190,7 +190,7 @@ class HFRunner:
         }
         if s.temperature > 0:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=0)
-            torch.manual_seed(request_seed(s.seed, batch[0].key, namespace="hf"))
+            torch.manual_seed(request_seed(s.seed, batch[0].seed_key, namespace="hf"))
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if s.stop:

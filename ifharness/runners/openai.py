@@ -465,7 +465,7 @@ class OpenAIRunner:
         if s.stop:
             body["stop"] = list(s.stop)
         if s.temperature > 0 and self.options.request_seed:
-            body["seed"] = request_seed(s.seed, request.key)
+            body["seed"] = request_seed(s.seed, request.seed_key)
         if self.options.chat_template_kwargs:
             body["chat_template_kwargs"] = self.options.chat_template_kwargs
         body.update(self.options.extra_body)

@@ -2,7 +2,8 @@
 
 ``ifharness run --backend replay --responses FILE`` reads the same rows as ``ifharness
 score --responses FILE`` (``response`` plus ``key`` or the exact ``prompt``; optional
-``reasoning`` and ``finish_reason``) and joins them to the task's prompts with the same rule
+``reasoning`` and ``finish_reason``; ``turn`` for a conversation task, whose turns are
+joined one turn at a time) and joins them to the task's prompts with the same rule
 (``responses.join``: by key, else by prompt text, the last of duplicate rows wins), so the
 verdicts and metrics are those of ``ifharness score`` on that file. What ``run`` adds is the
 run folder (run.json, completions.jsonl) that ``leaderboard``, ``compare`` and ``gate`` read.
@@ -124,7 +125,13 @@ class ReplayRunner:
             )
             for r in requests
         ]
-        joined = join(samples, self._rows)
+        # a conversation is driven one turn at a time: its rows carry ``turn`` and only
+        # that turn's rows are joined (a key has one answer per turn)
+        turn = requests[0].turn if requests else None
+        rows = self._rows
+        if turn is not None:
+            rows = [(line, row) for line, row in rows if _turn_of(row) == turn]
+        joined = join(samples, rows)
         for part in chunked(list(requests), chunk_size):
             chunk = Chunk()
             for r in part:
@@ -150,6 +157,14 @@ class ReplayRunner:
             reasoning=answer.reasoning,
             finish_reason=answer.finish_reason,
         )
+
+
+def _turn_of(row: dict[str, Any]) -> int | None:
+    turn = row.get("turn")
+    try:
+        return None if turn is None else int(turn)
+    except (TypeError, ValueError):
+        return None
 
 
 def _last_user(r: Request) -> str | None:

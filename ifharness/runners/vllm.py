@@ -292,7 +292,7 @@ class Engine:
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """``schedule="chunk"``: one ``LLM.chat`` over the chunk, returning when all are done."""
-        params = [self.sampling_params(r.sampling, r.key) for r in requests]
+        params = [self.sampling_params(r.sampling, r.seed_key) for r in requests]
         conversations: list[Any] = [r.messages for r in requests]
         outputs = self.llm.chat(conversations, params, **self._chat_kwargs())
         return to_completions(requests, outputs, self.options.reasoning)
@@ -360,7 +360,7 @@ class Engine:
                 conversations: list[Any] = [r.messages for r in take]
                 ids = self.llm.enqueue_chat(
                     conversations,
-                    [self.sampling_params(r.sampling, r.key) for r in take],
+                    [self.sampling_params(r.sampling, r.seed_key) for r in take],
                     **self._chat_kwargs(),
                 )
                 for rid, r in zip(ids, take):

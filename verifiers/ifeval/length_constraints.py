@@ -11,6 +11,7 @@ from ..profiles import Profile
 from ..registry import constraint
 from ..relations import Relation, holds
 from ..text import Text
+from . import multiif_counts
 
 _DIVIDER = re.compile(r"\s?\*\*\*\s?")
 _FIRST_WORD_STOP = frozenset(".,?!'\"")
@@ -26,6 +27,8 @@ _FIRST_WORD_STOP = frozenset(".,?!'\"")
     },
 )
 def number_sentences(t: Text, num_sentences: int, relation: Relation) -> bool:
+    if t.profile.has(multiif_counts.MULTIIF_COUNTS):  # the multiif profile: by language
+        return holds(relation, multiif_counts.sentence_count(t.raw), num_sentences)
     return holds(relation, len(t.sentences), num_sentences)
 
 
@@ -61,6 +64,8 @@ def number_paragraphs(t: Text, num_paragraphs: int) -> bool:
     },
 )
 def number_words(t: Text, num_words: int, relation: Relation) -> bool:
+    if t.profile.has(multiif_counts.MULTIIF_COUNTS):  # the multiif profile: by language
+        return holds(relation, multiif_counts.word_count(t.raw), num_words)
     return holds(relation, len(t.words), num_words)
 
 
