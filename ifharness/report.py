@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import density
+from . import density, hierarchy
 from .htmlkit import bar_chart, ci_text, esc, line_chart, page, pct, table
 from .metrics import composite_metrics, metric_names, prompt_pass
 from .rundir import CompletionRow, RunData, SampleRow, VerdictRow, load_run, row_id
@@ -350,6 +350,8 @@ def build_report(run: RunData) -> str:
     )
     block = density.for_run(run)
     density_section = density_html(block) if block else ""
+    ih_block = hierarchy.for_run(run)  # a generated hierarchy set: system / user / conflict
+    hierarchy_section = hierarchy.html(ih_block) if ih_block else ""
     options = "".join(
         f'<option value="{esc(c)}">{esc(c)}</option>' for c in metrics["per_constraint"]
     )
@@ -364,6 +366,7 @@ def build_report(run: RunData) -> str:
 <p class="small muted">Intervals: {esc(ci.get("method", "n/a"))}, {esc(ci.get("n_resamples"))}
 resamples, seed {esc(ci.get("seed"))}. {esc(compositions)}</p>
 {density_section}
+{hierarchy_section}
 <h2>Provenance</h2>
 {table(("field", "value"), prov, sortable=False)}
 <h2>Per family</h2>
