@@ -81,6 +81,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         f"task {task.name} ({task.data_origin}), profile {task.profile.name}" + _preset_note(record)
     )
     print(metrics_table(result.metrics, "per_constraint" if args.per_constraint else "per_family"))
+    _print_per_turn(result.metrics)
     print(
         f"\nwrote {args.out}/run.json, samples.jsonl, completions.jsonl, verdicts.jsonl, "
         "metrics.json"
@@ -160,6 +161,18 @@ def _cmd_lmeval_path(args: argparse.Namespace) -> int:
     from .lmeval import include_path
 
     print(include_path())
+    return 0
+
+
+def _cmd_lmeval_task(args: argparse.Namespace) -> int:
+    from .lmeval.export import write_lmeval_task
+
+    path = write_lmeval_task(args.task, args.out, name=args.name, data=args.data)
+    print(path)
+    print(
+        f"run it: lm_eval --include_path {path.parent} --tasks {path.stem} ...",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -383,6 +396,22 @@ def _engine_arg(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def _print_per_turn(metrics: dict[str, object]) -> None:
+    """A conversation task's accuracies per turn (``metrics["per_turn"]``), one line each."""
+    from .metrics import base_metrics, get_metric
+
+    per_turn = metrics.get("per_turn")
+    if not isinstance(per_turn, dict) or not per_turn:
+        return
+    names = [b.name for b in base_metrics()] + ["if_avg4"]
+    heads = [get_metric(n).header for n in names]
+    print("\nturn    n " + " ".join(f"{h:>13}" for h in heads))
+    for turn, m in per_turn.items():
+        values = ["n/a" if m.get(n) is None else f"{100 * m[n]:.2f}" for n in names]
+        cells = " ".join(f"{v:>13}" for v in values)
+        print(f"{turn:>4} {m['n_prompts']:>4} {cells}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .report_text import metrics_table
     from .run import RunConfig, execute
@@ -450,6 +479,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             outcome.result.metrics, "per_constraint" if args.per_constraint else "per_family"
         )
     )
+    _print_per_turn(outcome.result.metrics)
     print(f"\nwrote {outcome.folder}/run.json, completions.jsonl, verdicts.jsonl, metrics.json")
     _print_run_notes(outcome)
     return _incomplete_exit(outcome)
@@ -516,35 +546,87 @@ def _model_list(args: argparse.Namespace) -> list[str] | None:
 def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> int:
     """The same task over several models, one run folder each (``--out`` is their parent).
 
-    A model that fails (unknown to the server, say) is reported and the next one runs; an
-    endpoint that cannot serve any model (unreachable, key refused) stops the loop at once.
+    A model that fails (not served by the endpoint, say, or none of its requests answered)
+    is reported and the next one runs; an endpoint that cannot serve any model
+    (unreachable, key refused) stops the loop at once, and the models not tried are
+    recorded as ``not run``. With ``--out`` the sweep keeps ``OUT/sweep.json`` (every model,
+    its status, folder and error; ``leaderboard.write_sweep``), rewritten after each model,
+    and ends with one leaderboard over the models' folders, printed and written to
+    ``OUT/leaderboard.html`` (with the failed models and, for the ``quick`` task, the
+    failure-family heat map).
     """
     import dataclasses
 
+    from .files import now_utc
+    from .leaderboard import NOT_RUN, write_sweep
     from .report_text import metrics_table
     from .run import _slug, execute
 
+    parent = Path(cfg.out) if cfg.out else None
+    slugs = [_slug(n) for n in names]
+    if len(set(slugs)) != len(slugs):
+        clash = sorted({n for n, s in zip(names, slugs) if slugs.count(s) > 1})
+        raise IfharnessError(
+            f"--models: {', '.join(clash)} would share one run folder; run them in separate sweeps"
+        )
+    entries = [{"model": n, "status": NOT_RUN, "folder": None, "error": None} for n in names]
+    sweep = {
+        "task": cfg.task or cfg.preset or "default",
+        "backend": cfg.backend,
+        "base_url": cfg.backend_options.to_json().get("base_url"),
+        "started": now_utc(),
+        "finished": None,
+        "models": entries,
+    }
+
+    def record() -> None:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+            write_sweep(parent, sweep)
+
+    record()
     worst = 0
     summary: list[tuple[str, str, Path | None]] = []
-    for name in names:
-        out = str(Path(cfg.out) / _slug(name)) if cfg.out else None
+    stopped: str | None = None
+    for name, slug, entry in zip(names, slugs, entries):
+        out = str(parent / slug) if parent else None
+        entry["folder"] = slug if parent else None
         one = dataclasses.replace(cfg, model=name, out=out)
         print(f"== {name}", file=sys.stderr, flush=True)
         try:
-            outcome = execute(one)
+            refused = _first_request(one)
+            outcome = None if refused else execute(one)
         except KeyboardInterrupt:
+            entry.update(status="interrupted", error="stopped by the user")
+            record()
             print("\ninterrupted: run the same command again to resume", file=sys.stderr)
             return 130
         except IfharnessError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             summary.append((name, "failed", None))
+            entry.update(status="failed", error=str(e))
             worst = max(worst, 2)
             if getattr(e, "every_model", False):
+                stopped = str(e)
+                record()
                 break
+            record()
+            continue
+        if outcome is None:  # its first request failed: skipped, nothing more sent
+            print(f"error: {name}: {refused}", file=sys.stderr)
+            summary.append((name, "failed", None))
+            entry.update(status="failed", error=refused)
+            worst = max(worst, 2)
+            record()
             continue
         code = _incomplete_exit(outcome)
-        worst = max(worst, code)
-        summary.append((name, outcome.run.status, outcome.folder))
+        status, error = outcome.run.status, outcome.run.error
+        if status == "incomplete" and not outcome.stats.generated + outcome.stats.skipped:
+            status, error = "failed", _no_answer_reason(outcome.folder)  # not one answer came
+        worst = max(worst, 2 if status == "failed" else code)
+        entry.update(status=status, error=error)
+        record()
+        summary.append((name, status, outcome.folder))
         print(f"\n{name}: {outcome.folder}")
         print(
             metrics_table(
@@ -552,10 +634,82 @@ def _run_models(cfg: RunConfig, names: list[str], args: argparse.Namespace) -> i
             )
         )
         _print_run_notes(outcome)
+    if stopped is not None:
+        for entry in entries:
+            if entry["status"] == NOT_RUN:
+                entry["error"] = f"not tried: the sweep stopped at an endpoint error ({stopped})"
+    sweep["finished"] = now_utc()
+    record()
     print("\nmodels:")
-    for name, status, folder in summary:
-        print(f"  {name}: {status}" + (f" ({folder})" if folder else ""))
+    for name, state, folder in summary:
+        print(f"  {name}: {state}" + (f" ({folder})" if folder else ""))
+    for entry in entries:
+        if entry["status"] == NOT_RUN:
+            print(f"  {entry['model']}: not run")
+    _sweep_leaderboard(parent, [f for _, s, f in summary if f is not None and s != "failed"])
     return worst
+
+
+#: Retries of a sweep's first request per model: a broken model is skipped in seconds.
+FIRST_REQUEST_RETRIES = 2
+
+
+def _first_request(cfg: RunConfig) -> str | None:
+    """The sweep's pre-check of one model on a server (``openai``): its first sample alone,
+    into its own run folder, with at most :data:`FIRST_REQUEST_RETRIES` retries. The reason
+    when that request failed (the model is then skipped); None when it was answered, and
+    the full run resumes from it, so the check costs no extra request. Local backends
+    (vllm, hf) are not pre-checked: loading a model twice costs more than it saves."""
+    import dataclasses
+
+    from .run import execute
+
+    options = cfg.backend_options
+    retries = getattr(options, "max_retries", None)
+    if cfg.backend != "openai" or retries is None:
+        return None
+    capped = options.model_copy(update={"max_retries": min(retries, FIRST_REQUEST_RETRIES)})
+    first = execute(dataclasses.replace(cfg, limit=1, options=capped))
+    if first.run.status != "incomplete":
+        return None
+    return _no_answer_reason(first.folder).replace(
+        "no request of this model was answered", "its first request failed", 1
+    )
+
+
+def _no_answer_reason(folder: Path) -> str:
+    """Why a run got no answer at all: its first failure's error (failed.jsonl)."""
+    from .rundir import RunFolder
+
+    failed = RunFolder(folder).failures()
+    first = next(iter(failed.values()), None)
+    detail = f": {first['error']}" if first else ""
+    return f"no request of this model was answered{detail}"
+
+
+def _sweep_leaderboard(parent: Path | None, folders: list[Path]) -> None:
+    """One leaderboard over the sweep's scored folders: printed, and with ``--out`` written
+    to ``OUT/leaderboard.html`` with the models that did not complete (from sweep.json)."""
+    from .errors import DataError
+    from .files import atomic_write_text
+    from .leaderboard import collect, failures, failures_markdown, render
+
+    failed = failures([str(parent)]) if parent is not None else []
+    rows = []
+    if folders:
+        try:
+            rows = collect([str(f) for f in folders], warn=lambda m: print(m, file=sys.stderr))
+        except DataError as e:
+            print(f"warning: no leaderboard: {e}", file=sys.stderr)
+    print(
+        "\nleaderboard:\n"
+        + (render(rows, "md") if rows else "(no model completed)\n")
+        + failures_markdown(failed)
+    )
+    if parent is not None:
+        html = parent / "leaderboard.html"
+        atomic_write_text(html, render(rows, "html", failed))
+        print(f"wrote {parent / 'sweep.json'} and {html}")
 
 
 def _add_run_command(sub) -> None:
@@ -580,7 +734,9 @@ def _add_run_command(sub) -> None:
         "--models",
         metavar="A,B,C|@FILE",
         help="run the task for each of these models (comma-separated, or @FILE "
-        "with one per line), one run folder each; --out is then their parent",
+        "with one per line), one run folder each; --out is then their parent, and gets "
+        "sweep.json (each model's status and error) and leaderboard.html. A model that "
+        "fails (not served, first request refused) is skipped; try --task quick",
     )
     r.add_argument(
         "--task",
@@ -746,6 +902,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks ifharness_default ...",
     )
     lp.set_defaults(func=_cmd_lmeval_path)
+    lt = sub.add_parser(
+        "lmeval-task",
+        help="write an lm-eval task YAML for any task (a generated one, your own YAML)",
+        description="Writes OUT/ifharness_<name>.yaml (the plugin's template, the task's "
+        "generation settings, the task by absolute path); then "
+        "lm_eval --include_path OUT --tasks ifharness_<name> runs it. Prints its path.",
+    )
+    lt.add_argument("task", metavar="TASK_OR_YAML", help="a bundled task name or a task YAML")
+    lt.add_argument("--out", required=True, help="folder to write the lm-eval YAML into")
+    lt.add_argument("--name", help="lm-eval task name (default ifharness_<task name>)")
+    lt.add_argument("--data", help="a local JSONL the task reads instead of its own data")
+    lt.set_defaults(func=_cmd_lmeval_task)
     return p
 
 

@@ -219,10 +219,15 @@ def bar_chart(
 
 
 def heat_map(
-    rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[Any]], title: str = ""
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    title: str = "",
+    kind: str | None = None,
 ) -> str:
     """Rows × columns of accuracies in [0, 1], coloured and labelled; a value may be
-    ``(v, (lo, hi), n)`` for the tooltip."""
+    ``(v, (lo, hi), n)`` for the tooltip. ``kind`` sets the ``<svg>``'s ``data-chart``, so a
+    test (or a reader's script) can tell one map from another on a page with several."""
     cell_w, cell_h = 62, 20
     left = 14 + 7 * max((len(r) for r in rows), default=0)
     top = 34 + 4.5 * max((len(c[:40]) for c in columns), default=0)
@@ -234,7 +239,9 @@ def heat_map(
     out = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-            f'height="{height}" class="chart">'
+            f'height="{height}" class="chart"'
+            + (f' data-chart="{esc(kind)}"' if kind else "")
+            + ">"
         ),
         f'<text x="4" y="16" font-size="13" font-weight="600">{esc(title)}</text>',
     ]
