@@ -10,7 +10,8 @@ Use with lm-eval 0.4.13 and earlier through the include path::
         --include_path "$(ifharness lmeval-path)" --apply_chat_template
 
 or in Python with :func:`task_manager`. Newer lm-eval also finds this folder through the
-``lm_eval.tasks`` entry point that the package declares.
+``lm_eval.tasks`` entry point that the package declares. Any other task (a generated set, a
+user's task YAML) gets a YAML of its own from ``ifharness lmeval-task`` (:mod:`.export`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from ifharness.verifiers import Profile, get_profile
@@ -75,11 +76,19 @@ def task_docs(
     from ..loader import load_task
 
     t = load_task(task, data=data, profile=profile)
-    if t.spec.turns != "single":  # check: is always "answer" (TaskSpec refuses the others)
+    if t.spec.turns != "single":
         raise DataError(
             f"task {task}: only single-turn tasks run under lm-eval; use `ifharness run` for it"
         )
+    if t.spec.check != "answer":  # process_results sees the answer only, never a trace
+        raise DataError(
+            f"task {task}: check: {t.spec.check} reads the reasoning trace, which lm-eval does "
+            "not keep apart; use `ifharness run` for it"
+        )
     parser = reasoning.for_model(model, reasoning_parser).name
+    # A task given as a YAML path (a generated task, a user's own) is named by its file too,
+    # so `ifharness score --from-lmeval` finds the task again without --task.
+    task_file = str(Path(task).resolve()) if _is_task_file(task) else None
     keys = [s.key for s in t.samples]
     same_type = len({type(k) for k in keys}) == 1  # Arrow wants one type per column
     docs = []
@@ -104,9 +113,15 @@ def task_docs(
                 "reasoning_parser": parser,
                 "data": t.data_origin,
                 "dataset_hash": t.data_hash,
+                **({"task_file": task_file} if task_file else {}),
             }
         )
     return docs
+
+
+def _is_task_file(task: str) -> bool:
+    """Whether ``task`` names a task YAML (as the loader decides) rather than a bundled task."""
+    return task.endswith((".yaml", ".yml")) and Path(task).is_file()
 
 
 def load_dataset(**metadata: Any) -> dict[str, Any]:

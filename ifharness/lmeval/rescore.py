@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError
+from ..errors import DataError, TaskNotFound
 from ..files import read_jsonl, sha256_file
-from ..loader import Task, dataset_hash, load_task
+from ..loader import Task, _spec_path, bundled_task_names, dataset_hash, load_task
 from ..schema import Instruction, Message, Sample
 from . import TASK_PREFIX
-from .hooks import answer_of, bound_instructions
+from .hooks import _is_task_file, answer_of, bound_instructions
 
 if TYPE_CHECKING:
     from ..scoring import ScoreResult
@@ -72,8 +72,6 @@ def _task(
 ) -> Task:
     from ifharness.verifiers import get_profile
 
-    from ..loader import _spec_path
-
     profile = profile or docs[0].get("profile")
     _, spec = _spec_path(name)
     base = None
@@ -114,14 +112,31 @@ def rescore(
 
     logged = read_lmeval_samples(samples_path)
     docs = [d for d, _ in logged]
-    name = task or docs[0].get("task")
+    logged_task = docs[0].get("task")
+    name = task or logged_task
     if not name or not isinstance(name, str):
         raise DataError(f"{samples_path}: the logged docs name no task; pass --task")
-    if name.startswith(TASK_PREFIX):
+    if name.startswith(TASK_PREFIX) and not _is_task_file(name):
         name = name[len(TASK_PREFIX) :]
-    if docs[0].get("task") and docs[0]["task"] != name:
-        raise DataError(f"{samples_path} was logged for task {docs[0]['task']}, not {name}")
-    t = _task(name, docs, data, profile, f"lm-eval:{samples_path}")
+    task_file = docs[0].get("task_file")  # a task lm-eval loaded from a YAML path
+    if (
+        name == logged_task
+        and isinstance(task_file, str)
+        and Path(task_file).is_file()
+        and name not in bundled_task_names()
+    ):
+        name = task_file
+    spec_name = _spec_path(name)[1].name if _is_task_file(name) else name
+    if logged_task and logged_task != spec_name:
+        raise DataError(f"{samples_path} was logged for task {logged_task}, not {spec_name}")
+    try:
+        t = _task(name, docs, data, profile, f"lm-eval:{samples_path}")
+    except TaskNotFound:
+        where = f" (logged from {task_file}, which is not here)" if task_file else ""
+        raise DataError(
+            f"{samples_path}: task {name} is not a bundled task{where}; pass --task with the "
+            "task YAML lm-eval ran (the path in its metadata.ifharness_task)"
+        ) from None
     rows = [
         {"key": s.key, "response": answer_of(d, text)} for s, (d, text) in zip(t.samples, logged)
     ]
