@@ -22,7 +22,15 @@ from typing import Any
 from . import density, hierarchy
 from .htmlkit import bar_chart, ci_text, esc, line_chart, page, pct, table
 from .metrics import composite_metrics, metric_names, prompt_pass
-from .rundir import CompletionRow, RunData, SampleRow, VerdictRow, load_run, row_id
+from .rundir import (
+    CompletionRow,
+    RunData,
+    SampleRow,
+    VerdictRow,
+    load_run,
+    row_id,
+    row_work_id,
+)
 from .scoring import summarize
 
 FILTER_JS = """
@@ -64,7 +72,8 @@ def _verdict_word(v: bool | None) -> str:
 
 
 def _samples(run: RunData, notes: list[str]) -> dict[str, SampleRow]:
-    """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by ``str(key)``."""
+    """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by
+    :func:`~ifharness.rundir.row_work_id` (``str(key)``, with the turn in a conversation)."""
     samples = run.folder.read_samples()
     if not samples:
         notes.append(
@@ -356,7 +365,7 @@ def build_report(run: RunData) -> str:
         f'<option value="{esc(c)}">{esc(c)}</option>' for c in metrics["per_constraint"]
     )
     sample_html = "\n".join(
-        _sample_html(r, answers.get(row_id(r)), samples.get(str(r["key"]))) for r in run.verdicts
+        _sample_html(r, answers.get(row_id(r)), samples.get(row_work_id(r))) for r in run.verdicts
     )
     body = f"""<h1>{esc(title)}</h1>
 <p class="muted">{esc(counts)}</p>

@@ -491,6 +491,9 @@ def test_ifharness_score_writes_a_per_turn_folder(tmp_path, data, capsys):
     assert set(RunFolder(out).read_samples()) == {s.uid for s in task.samples}
     assert run.metrics is not None and run.metrics["per_turn"]["2"]["n_prompts"] == 4
     assert "turn    n prompt strict" in capsys.readouterr().out
+    # report.html finds each turn's prompt (samples are keyed by key and turn)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "prompt not available" not in html
 
 
 class FailingRunner(ScriptedRunner):

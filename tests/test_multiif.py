@@ -209,3 +209,13 @@ def test_the_profile_changes_only_the_two_counts():
     zh = "我很喜欢小猫。它们很可爱！"  # IFEval's \\w+: 2 words; Multi-IF: 10
     assert judge(bound, zh, get_profile("reference"), "ifeval")["strict"] == [False]
     assert judge(bound, zh, get_profile("multiif"), "ifeval")["strict"] == [True]
+
+
+def test_multiif_profile_takes_curly_and_corner_quotes():
+    from ifharness.verifiers import Text, get, get_profile
+
+    quotation = get("startend:quotation", "ifeval")
+    for text in ('"hi"', "\u201chi\u201d", "\u300chi\u300d"):
+        assert quotation(Text(text, get_profile("multiif")))
+    assert not quotation(Text("\u201chi\u201d", get_profile("reference")))  # IFEval's rule
+    assert not quotation(Text("\u201chi\u300d", get_profile("multiif")))  # not a pair

@@ -35,13 +35,15 @@ from ..registry import ResourceUnavailable
 
 #: profile flag: number_words / number_sentences count as Multi-IF does
 MULTIIF_COUNTS = "multiif-language-counts"
+#: profile flag: startend:quotation also takes Multi-IF's “…” and 「…」 as the wrapping quotes
+MULTIIF_QUOTES = "multiif-quotes"
 
 MULTIIF = register_profile(
     Profile(
         "multiif",
         "Reference IFEval semantics, with Multi-IF's language-aware word and sentence counts "
-        "(zh/ja/hi/th; Thai needs pythainlp).",
-        frozenset({MULTIIF_COUNTS}),
+        "(zh/ja/hi/th; Thai needs pythainlp) and its curly and corner quotation marks.",
+        frozenset({MULTIIF_COUNTS, MULTIIF_QUOTES}),
     )
 )
 

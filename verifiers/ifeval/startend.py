@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..registry import constraint
 from ..text import Text
+from .multiif_counts import MULTIIF_QUOTES
 
 #: End phrases a generated prompt asks for: no comma (``punctuation:no_comma`` may share the
 #: prompt) and no word of ``common_words.txt`` (a drawn forbidden word may too).
@@ -36,4 +37,12 @@ def end_checker(t: Text, end_phrase: str) -> bool:
 )
 def quotation(t: Text) -> bool:
     s = t.stripped
-    return len(s) > 1 and s[0] == '"' and s[-1] == '"'
+    if len(s) < 2:
+        return False
+    if s[0] == '"' and s[-1] == '"':
+        return True
+    # Multi-IF's checker also takes the quotation marks of its other languages
+    return t.profile.has(MULTIIF_QUOTES) and (s[0], s[-1]) in (
+        ("\u201c", "\u201d"),
+        ("\u300c", "\u300d"),
+    )
