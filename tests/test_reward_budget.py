@@ -130,5 +130,13 @@ def test_hostile_answers_in_one_batch_with_normal_ones(suite, ifeval_kwargs, ifb
             assert r.score == 0.0 and all(v.followed is None for v in r.verdicts)
         else:
             assert all(v.followed is not None or v.reason for v in r.verdicts)
-    if suite == "ifeval":  # every IFEval check of a hostile answer fits in the budget
-        assert not any(out[i].over_budget for i in hostile_at) or SLACK > 3
+    if suite == "ifeval":
+        # All 25 IFEval checks of a hostile answer fit in the budget on a quiet machine
+        # (~0.6 s of 1 s here). On a loaded one a flag must be earned: the same answer,
+        # scored in this process right after, takes most of the budget too.
+        for i in hostile_at:
+            if out[i].over_budget:
+                t0 = time.monotonic()
+                reward(texts[i], labels[i], suite=suite, max_chars=None)
+                took = time.monotonic() - t0
+                assert took > TIMEOUT_S / 2, (i, took)
