@@ -5,7 +5,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PIP     := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install test test-fast lint format typecheck bench bench-reward bench-run demo clean browser
+.PHONY: install test test-fast lint format typecheck bench bench-reward bench-run bench-scale demo clean browser
 
 install: $(BIN)/activate
 	$(PIP) install -e '.[dev]'
@@ -34,6 +34,8 @@ install: $(BIN)/activate
 	$(PIP) install --no-deps 'verl==0.9.1' 'ray==2.60.0' 'tensordict==0.15.3' 'pyvers==0.2.3' \
 	  'omegaconf==2.4.0' 'msgpack==1.2.4' 'orjson==3.13.0' 'codetiming==1.4.0' \
 	  'openrlhf==0.11.2' 'pylatexenc==2.11'
+	# `--cluster ray` (ifharness/runners/ray_dp.py) and its two-node test: Ray with its own deps
+	$(PIP) install 'ray==2.60.0'
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -76,6 +78,11 @@ bench-reward:
 # `ifharness run` against a bare LLM.chat on the same prompts and engine settings
 bench-run:
 	$(BIN)/python bench/bench_run.py
+
+# `ifharness score` on 10k, 100k and 1M IFEval answers with 1 and 2 processes: time, peak RSS
+# (SIZES=10k,100k for a shorter run; 1M takes several minutes per run)
+bench-scale:
+	$(BIN)/python bench/bench_scale.py $(if $(SIZES),--sizes $(SIZES))
 
 demo:
 	$(BIN)/ifharness score --task ifeval --data ../shared/data/ifeval/input_data.jsonl \

@@ -37,7 +37,9 @@ Multi-node: ``distributed_backend="ray"`` passes ``distributed_executor_backend=
 every engine, so one replica's tensor-parallel group (and pipeline-parallel, with
 ``--engine-arg pipeline_parallel_size=N``) may span the nodes of a running Ray cluster
 (``ray start --head`` on one node, ``ray start --address HEAD:6379`` on the others, then
-``ifharness run`` on the head). Data-parallel replicas are processes on this machine.
+``ifharness run`` on the head). Data-parallel replicas are processes on this machine, unless
+``cluster="ray"`` (``--cluster ray``): then they are Ray actors across the cluster's nodes
+(``runners.ray_dp``: one chunk queue in the driver, a lost node's chunks regenerated).
 
 Tuned for the machine and the work
 ----------------------------------
@@ -94,12 +96,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..models import ModelRef
+    from .ray_dp import RayVLLMRunner
 
 from ..errors import IfharnessError
 from ..reasoning import Parser
@@ -171,6 +174,36 @@ class VLLMBackendOptions(BackendOptions):
         description="stream: keep the engine full and write every chunk-size "
         "answers; chunk: one LLM.chat per chunk, finished before the next",
     )
+    cluster: Literal["local", "ray"] = Field(
+        "local",
+        description="where the --data-parallel replicas run: local (processes on this "
+        "machine) or ray (Ray actors across a cluster's nodes, fed from one queue here; "
+        "a lost node's chunks are regenerated elsewhere; docs/multi-node.md)",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="--cluster ray: the cluster to join (HEAD:6379, or auto); "
+        "default RAY_ADDRESS, else a Ray started on this machine",
+        json_schema_extra={"metavar": "ADDR"},
+    )
+    replica_cpus: float = Field(
+        1.0, gt=0, description="--cluster ray: CPUs Ray reserves for each replica"
+    )
+    replica_gpus: float | None = Field(
+        None,
+        ge=0,
+        description="--cluster ray: GPUs per replica (default: --tensor-parallel where "
+        "the cluster has GPUs, else 0)",
+    )
+
+    @model_validator(mode="after")
+    def _ray_flags_need_ray(self) -> Self:
+        given = self.model_fields_set & {"ray_address", "replica_cpus", "replica_gpus"}
+        if self.cluster != "ray" and given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in sorted(given))
+            them = "it" if len(given) == 1 else "them"
+            raise ValueError(f"{flags}: for --cluster ray only; add it, or leave {them} out")
+        return self
 
 
 def _same_identity_as_before(options: VLLMBackendOptions, model: ModelRef) -> dict[str, Any]:
@@ -187,20 +220,33 @@ def _same_identity_as_before(options: VLLMBackendOptions, model: ModelRef) -> di
 )
 def vllm_backend(
     options: VLLMBackendOptions, run: RunContext, model: ModelRef, parser: Parser
-) -> VLLMRunner:
-    return VLLMRunner(
-        VLLMOptions(
-            model=model.path,
-            tensor_parallel=options.tensor_parallel,
-            data_parallel=options.data_parallel,
-            seed=run.seed,
-            chat_template=model.chat_template if run.chat_template else None,
-            chat_template_kwargs=dict(run.chat_template_kwargs),
-            distributed_backend=options.distributed_backend,
-            engine_args=dict(run.engine_args),
-            reasoning=parser,
-            schedule=options.schedule,
+) -> VLLMRunner | RayVLLMRunner:
+    if options.cluster == "ray":
+        from .ray_dp import RayVLLMRunner
+
+        return RayVLLMRunner(
+            _vllm_options(options, run, model, parser),
+            address=options.ray_address,
+            cpus=options.replica_cpus,
+            gpus=options.replica_gpus,
         )
+    return VLLMRunner(_vllm_options(options, run, model, parser))
+
+
+def _vllm_options(
+    options: VLLMBackendOptions, run: RunContext, model: ModelRef, parser: Parser
+) -> VLLMOptions:
+    return VLLMOptions(
+        model=model.path,
+        tensor_parallel=options.tensor_parallel,
+        data_parallel=options.data_parallel,
+        seed=run.seed,
+        chat_template=model.chat_template if run.chat_template else None,
+        chat_template_kwargs=dict(run.chat_template_kwargs),
+        distributed_backend=options.distributed_backend,
+        engine_args=dict(run.engine_args),
+        reasoning=parser,
+        schedule=options.schedule,
     )
 
 
