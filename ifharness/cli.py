@@ -52,8 +52,7 @@ def _finish_score(args: argparse.Namespace, record: dict | None, task: Task) -> 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .loader import load_task
     from .report_text import metrics_table
-    from .results import missing_warning, write_score_run
-    from .scoring import score
+    from .results import missing_warning, score_run
 
     if args.from_lmeval:
         return _score_from_lmeval(args)
@@ -61,7 +60,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise IfharnessError("score needs --responses FILE (or --from-lmeval SAMPLES.jsonl)")
     task_name, profile, record = _score_preset(args)
     task = load_task(task_name, data=args.data, profile=profile)
-    result = score(task, args.responses, processes=args.processes)
+    # streamed (answers and verdicts chunk by chunk) unless the task's metrics need every row
+    result = score_run(args.out, task, args.responses, processes=args.processes)
     j = result.joined
     if j.missing:
         print(
@@ -76,7 +76,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
             "(by key or prompt text) and were ignored",
             file=sys.stderr,
         )
-    write_score_run(args.out, result, responses=args.responses)
     print(
         f"task {task.name} ({task.data_origin}), profile {task.profile.name}" + _preset_note(record)
     )

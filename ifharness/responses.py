@@ -8,10 +8,13 @@ as in the reference, and the duplicate is reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import DataError
 from .files import read_jsonl
@@ -39,22 +42,141 @@ def read_responses(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     ``reasoning`` (optional, a string or null) is the model's trace, kept apart from the
     answer: what a ``check: reasoning`` or ``check: both`` task checks. A row without it has
     no trace (such a task counts it in ``missing_trace`` and fails its trace verdicts)."""
-    rows = []
-    for line, row in read_jsonl(path, what="response file"):
-        text = row.get("response")
-        if not isinstance(text, str):
-            got = "missing" if "response" not in row else f"a {type(text).__name__}"
-            raise DataError(f"{path}:{line}: field 'response' must be a string, got {got}")
-        trace = row.get("reasoning")
-        if trace is not None and not isinstance(trace, str):
-            raise DataError(
-                f"{path}:{line}: field 'reasoning' must be a string or null (the model's "
-                f"reasoning trace), got a {type(trace).__name__}"
+    return [(line, _checked(path, line, row)) for line, row in read_jsonl(path, "response file")]
+
+
+def _checked(path: str | Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
+    text = row.get("response")
+    if not isinstance(text, str):
+        got = "missing" if "response" not in row else f"a {type(text).__name__}"
+        raise DataError(f"{path}:{line}: field 'response' must be a string, got {got}")
+    trace = row.get("reasoning")
+    if trace is not None and not isinstance(trace, str):
+        raise DataError(
+            f"{path}:{line}: field 'reasoning' must be a string or null (the model's "
+            f"reasoning trace), got a {type(trace).__name__}"
+        )
+    if "key" not in row and not isinstance(row.get("prompt"), str):
+        raise DataError(f"{path}:{line}: needs a 'key' or a 'prompt' to join on")
+    return row
+
+
+def _lines_with_offsets(path: Path, what: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(line number, byte offset, object)`` per non-blank line, read line by line (never
+    the whole file); the same checks and messages as ``files.read_jsonl``."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{what} {path} is a folder; give a JSONL file") from None
+    offset = 0
+    with f:
+        for lineno, raw in enumerate(f, start=1):
+            start, offset = offset, offset + len(raw)
+            try:
+                line = raw.rstrip(b"\n").decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 (byte {e.start}: "
+                    f"{raw[e.start : e.start + 1]!r}); re-encode the file as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+                    "each line must be one JSON object"
+                ) from None
+            if not isinstance(obj, dict):
+                raise DataError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
+            yield lineno, start, obj
+
+
+@dataclass
+class AnswerIndex:
+    """Where the answer of each prompt (and sample) lies in a response file: the byte offset
+    of its line, found in one pass that keeps no answer text. The streaming scorer reads
+    the answers back chunk by chunk (:meth:`read`), so a million answers are never in memory
+    at once. The join is :func:`join`'s (by key, else exact then stripped prompt; the later
+    of two rows wins and is reported); ``joined`` holds its report with no answers in it.
+
+    ``offsets[slot, i]`` is sample ``i``'s line (-1: none), one slot per distinct
+    ``str(key)``; ``slot[j]`` is sample ``j``'s slot.
+    """
+
+    path: Path
+    offsets: np.ndarray
+    slot: np.ndarray
+    joined: Joined
+
+    def read(self, positions: Sequence[int], sample: int = 0) -> list[Answer | None]:
+        """The answers (sample ``sample``) of the task's samples at ``positions``."""
+        return read_at(self.path, self.offsets[self.slot[np.asarray(positions, np.int_)], sample])
+
+
+def read_at(path: Path, where: np.ndarray) -> list[Answer | None]:
+    """The answers on the lines starting at byte offsets ``where`` (-1: none) of a file that
+    :func:`index_answers` indexed (so every line there is a checked row)."""
+    out: list[Answer | None] = [None] * len(where)
+    with path.open("rb") as f:
+        for at in np.argsort(where, kind="stable").tolist():  # read in file order
+            offset = int(where[at])
+            if offset < 0:
+                continue
+            f.seek(offset)
+            row = json.loads(f.readline().decode("utf-8"))
+            out[at] = Answer(row["response"], row.get("reasoning"), row.get("finish_reason"))
+    return out
+
+
+def index_answers(
+    samples: Sequence[Sample], path: str | Path, n: int = 1, by_sample: bool = False
+) -> AnswerIndex:
+    """Index a response file (or ``completions.jsonl``) for :class:`AnswerIndex`.
+
+    ``by_sample``: rows are joined per sample index (their ``sample``, 0 when absent; rows
+    outside ``0..n-1`` are ignored), as ``ifharness run`` scores ``n > 1`` samples. Without
+    it every row is an answer of sample 0, as :func:`join` takes them."""
+    path = Path(path)
+    slot_of: dict[str, int] = {}
+    slot = np.zeros(len(samples), dtype=np.int_)
+    for j, s in enumerate(samples):
+        slot[j] = slot_of.setdefault(str(s.key), len(slot_of))
+    offsets = np.full((len(slot_of), n), -1, dtype=np.int64)
+    lines = np.zeros((len(slot_of), n), dtype=np.int64)
+    by_prompt: dict[str, str] | None = None
+    by_stripped: dict[str, str] = {}
+    out = Joined(answers={})
+    for line, offset, row in _lines_with_offsets(path, "response file"):
+        _checked(path, line, row)
+        i = int(row.get("sample", 0) or 0) if by_sample else 0
+        if not 0 <= i < n:
+            continue
+        k = str(row["key"]) if "key" in row and str(row["key"]) in slot_of else None
+        if k is None and isinstance(row.get("prompt"), str):
+            if by_prompt is None:  # built on first need: most files join by key
+                by_prompt = {}
+                for s in samples:
+                    by_prompt.setdefault(s.prompt, str(s.key))
+                    by_stripped.setdefault(s.prompt.strip(), str(s.key))
+            p = row["prompt"]
+            k = by_prompt.get(p) or by_stripped.get(p.strip())
+        if k is None:
+            out.unmatched += 1
+            continue
+        at = slot_of[k]
+        if offsets[at, i] >= 0:
+            out.duplicates.append(
+                f"key {k}: lines {int(lines[at, i])} and {line} (the later one is used)"
             )
-        if "key" not in row and not isinstance(row.get("prompt"), str):
-            raise DataError(f"{path}:{line}: needs a 'key' or a 'prompt' to join on")
-        rows.append((line, row))
-    return rows
+        offsets[at, i], lines[at, i] = offset, line
+    out.missing = [s.key for s, at in zip(samples, slot.tolist()) if offsets[at, 0] < 0]
+    return AnswerIndex(path, offsets, slot, out)
 
 
 def join(samples: list[Sample], rows: Iterable[tuple[int | None, Mapping[str, Any]]]) -> Joined:

@@ -7,9 +7,10 @@ answers (``completions.jsonl``), so every later stage reads the folder alone.
 
 from __future__ import annotations
 
+import itertools
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,11 +19,20 @@ from ifharness.verifiers import nlp
 
 from .errors import DataError
 from .files import sha256_file
-from .rundir import CompletionRow, FileRef, ProfileInfo, RunFolder, RunInfo, SampleRow
+from .rundir import (
+    SAMPLES,
+    CompletionRow,
+    FileRef,
+    ProfileInfo,
+    RunFolder,
+    RunInfo,
+    SampleRow,
+)
 
 if TYPE_CHECKING:
     from .loader import Task
-    from .responses import Joined
+    from .responses import Answer, Joined
+    from .schema import Sample
     from .scoring import ScoreResult
 
 PACKAGES = (
@@ -73,7 +83,10 @@ def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
 
 
 def sample_rows(task: Task) -> list[SampleRow]:
-    rows: list[SampleRow] = []
+    return list(iter_sample_rows(task))
+
+
+def iter_sample_rows(task: Task) -> Iterator[SampleRow]:
     for s in task.samples:
         row: SampleRow = {
             "key": s.key,
@@ -84,8 +97,7 @@ def sample_rows(task: Task) -> list[SampleRow]:
             row["meta"] = dict(s.meta)
         if s.turn is not None:
             row["turn"] = s.turn
-        rows.append(row)
-    return rows
+        yield row
 
 
 def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
@@ -95,18 +107,23 @@ def completion_rows(task: Task, joined: Joined) -> list[CompletionRow]:
     for s in task.samples:
         a = joined.answers.get(s.uid)
         if a is not None:
-            row: CompletionRow = {
-                "key": s.key,
-                "sample": 0,
-                "response": a.text,
-                "reasoning": a.reasoning,
-                "finish_reason": a.finish_reason,
-                "n_tokens": None,
-            }
-            if s.turn is not None:
-                row["turn"] = s.turn
-            rows.append(row)
+            rows.append(completion_row(s, a))
     return rows
+
+
+def completion_row(s: Sample, a: Answer) -> CompletionRow:
+    """The completion row of sample ``s``'s answer ``a`` (what ``score`` records)."""
+    row: CompletionRow = {
+        "key": s.key,
+        "sample": 0,
+        "response": a.text,
+        "reasoning": a.reasoning,
+        "finish_reason": a.finish_reason,
+        "n_tokens": None,
+    }
+    if s.turn is not None:
+        row["turn"] = s.turn
+    return row
 
 
 def missing_warning(keys: Sequence[Any], what: str) -> str:
@@ -138,18 +155,61 @@ def write_score_run(
     """A complete scored folder: run.json, samples, completions, verdicts, metrics."""
     folder = RunFolder(out)
     folder.path.mkdir(parents=True, exist_ok=True)
-    ref = None
-    if responses is not None and Path(responses).is_file():
-        ref = FileRef(path=str(responses), sha256=sha256_file(responses))
-    info = RunInfo(
-        kind="score",
-        **task_record(result.task),
-        responses=ref,
-        source="lm-eval" if lmeval is not None else None,
-        lmeval=lmeval,
-    )
+    info = _score_info(result.task, responses, lmeval)
     folder.write_samples(sample_rows(result.task))
     folder.write_completions(completion_rows(result.task, result.joined))
     result.write(folder)
     folder.write_run(info)
     return folder
+
+
+def _score_info(
+    task: Task, responses: str | Path | None, lmeval: dict[str, Any] | None = None
+) -> RunInfo:
+    ref = None
+    if responses is not None and Path(responses).is_file():
+        ref = FileRef(path=str(responses), sha256=sha256_file(responses))
+    return RunInfo(
+        kind="score",
+        **task_record(task),
+        responses=ref,
+        source="lm-eval" if lmeval is not None else None,
+        lmeval=lmeval,
+    )
+
+
+def score_run(
+    out: str | Path,
+    task: Task,
+    responses: str | Path,
+    processes: int = 1,
+    chunk_size: int | None = None,
+) -> ScoreResult:
+    """``ifharness score``: score the answer file ``responses`` into a complete folder.
+
+    A plain task streams (``scoring.score_to_folder``: answers and verdicts chunk by chunk,
+    memory flat in the number of answers); a task whose metrics need every row
+    (``scoring.needs_rows``) is scored in memory (``scoring.score``). Both write the same
+    files, byte for byte."""
+    from .scoring import STREAM_CHUNK, needs_rows, score, score_to_folder
+
+    if needs_rows(task):
+        result = score(task, responses, processes=processes)
+        write_score_run(out, result, responses=responses)
+        return result
+    folder = RunFolder(out)
+    info = _score_info(task, responses)
+    streamed = score_to_folder(  # a bad answer file stops it before the folder is made
+        task,
+        responses,
+        folder,
+        processes=processes,
+        chunk_size=chunk_size or STREAM_CHUNK,
+        write_completions=True,
+    )
+    with folder.rows_writer(SAMPLES) as samples:  # a million prompts: a chunk at a time
+        rows = iter_sample_rows(task)
+        while chunk := list(itertools.islice(rows, STREAM_CHUNK)):
+            samples.append(chunk)
+    folder.write_run(info)
+    return streamed

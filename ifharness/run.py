@@ -496,6 +496,9 @@ def execute(
                             )
                     finally:  # failed.jsonl keeps only what is still not generated
                         folder.settle_failures(store.done | set(sink.missing))
+                        if getattr(runner, "cluster_record", None) is not None:
+                            # what happened to a cluster's replicas (engine.ray: lost, requeued)
+                            run.engine = runner.describe()
                 finally:
                     runner.close()
             session.update(
@@ -701,9 +704,17 @@ def _stop(
 def score_completions(task: Task, folder: RunFolder, n: int, processes: int = 1) -> ScoreResult:
     """Score the answers on disk. With ``n`` samples per prompt every sample is scored and
     the verdict rows carry ``sample``; the metrics are then means over samples, with
-    standard errors clustered by prompt (``scoring.summarize``)."""
-    from .scoring import ScoreResult, score, summarize
+    standard errors clustered by prompt (``scoring.summarize``).
 
+    A plain task streams from ``completions.jsonl`` (``scoring.score_to_folder``: verdicts
+    and metrics are in the folder when it returns, memory flat in the number of answers);
+    a task whose metrics need every row (``scoring.needs_rows``), or a run with no answers
+    on disk, is scored in memory here and written by ``result.write``. Same files either
+    way."""
+    from .scoring import ScoreResult, needs_rows, score, score_to_folder, summarize
+
+    if not needs_rows(task) and folder.file(COMPLETIONS).is_file():
+        return score_to_folder(task, folder.file(COMPLETIONS), folder, n=n, processes=processes)
     rows = folder.read_completions()
     if n == 1:
         return score(task, rows, processes=processes)

@@ -12,6 +12,8 @@ A run folder (``results/<model>__<task>/`` by default) is what every stage hands
   score`` writes it once from the answers it joined, so every folder carries its answers.
 * ``failed.jsonl`` — :class:`FailureRow` per sample a runner gave up on (only while some did).
 * ``verdicts.jsonl`` — :class:`VerdictRow` per prompt (per prompt and sample with ``n > 1``).
+  The streaming scorer writes it (and ``score``'s ``completions.jsonl``) chunk by chunk
+  through :class:`RowsWriter`: a temp file renamed into place once whole.
 * ``metrics.json`` — the scorer's metrics (:class:`MetricsFile` checks its shape).
 * ``report.html``, ``engine.log`` — for people; nothing reads them back.
 
@@ -399,14 +401,30 @@ class RunFolder:
     # -- verdicts.jsonl, metrics.json
 
     def write_scores(self, verdicts: Sequence[VerdictRow], metrics: dict[str, Any]) -> None:
+        self.check_metrics(metrics)
+        atomic_write_text(self.file(VERDICTS), "".join(dumps_line(r) + "\n" for r in verdicts))
+        atomic_write_json(self.file(METRICS), metrics)
+
+    def check_metrics(self, metrics: dict[str, Any]) -> None:
         try:
             MetricsFile.model_validate(metrics)
         except ValidationError as e:  # a bug of ours, not of the user's data
             raise IfharnessError(
                 f"refusing to write {self.file(METRICS)}: {_problems(e)}"
             ) from None
-        atomic_write_text(self.file(VERDICTS), "".join(dumps_line(r) + "\n" for r in verdicts))
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        """``metrics.json`` alone (the streaming scorer wrote its verdicts chunk by chunk)."""
+        self.check_metrics(metrics)
         atomic_write_json(self.file(METRICS), metrics)
+
+    def rows_writer(self, name: str) -> RowsWriter:
+        """A writer that appends rows to ``name`` (``verdicts.jsonl``, ``completions.jsonl``)
+        chunk by chunk and puts the file in place only when it is whole (:class:`RowsWriter`).
+        """
+        if name not in (VERDICTS, COMPLETIONS, SAMPLES):
+            raise ValueError(f"{name} is not written row by row")
+        return RowsWriter(self.file(name))
 
     def read_verdicts(self) -> list[VerdictRow]:
         path = self.file(VERDICTS)
@@ -773,6 +791,58 @@ def _parse_completion_lines(path: Path, lines: list[bytes]) -> Iterator[dict[str
         if not isinstance(row, dict) or "key" not in row or "response" not in row:
             raise DataError(f"{path}:{lineno}: a completion needs 'key' and 'response'")
         yield row
+
+
+class RowsWriter:
+    """One JSONL file of the folder written in pieces (the streaming scorer's verdicts and
+    answers), atomic as a whole: rows go to a temp file beside it, and :meth:`commit` fsyncs
+    it and renames it over the file. Until then readers see the old file (or none); a crash
+    or an exception mid-way leaves the old file as it was and removes the temp file (a kill
+    -9 can leave a hidden ``.<name>.*.tmp``, which no reader opens). Used as a context
+    manager it commits on success and discards on an exception.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import tempfile
+
+        from .files import _UMASK
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        self.tmp = Path(tmp)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.rows = 0
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        lines = [dumps_line(r) + "\n" for r in rows]
+        self.append_lines("".join(lines), len(lines))
+
+    def append_lines(self, text: str, rows: int) -> None:
+        """Rows already serialized (``dumps_line`` each, one per line), e.g. by a worker."""
+        self._file.write(text)
+        self.rows += rows
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
 
 
 class FolderLock:

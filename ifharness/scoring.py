@@ -23,6 +23,14 @@ Which text is checked (the task's ``check:``; issue 13) and how rows and metrics
 * ``both``: each constraint on the answer and on the trace. ``strict``/``loose`` stay the
   answer's; the trace's are beside them.
 
+Two drivers share the judging and the summary. :func:`score` works in memory and returns
+every row (the Python API; and the path of tasks whose metrics need all rows at once,
+:func:`needs_rows`). :func:`score_to_folder` (what ``ifharness score`` and ``ifharness run``
+use for every other task) streams: answers are read, judged, written and summarized a chunk
+at a time, in one pool of worker processes for the whole scoring, and the metrics come from
+a :class:`Summary`, the per-prompt counts the bootstrap resamples (``stats.TableBuilder``),
+so memory does not grow with the answers. Both leave the same files, byte for byte.
+
 Wherever the trace is checked (``reasoning`` and ``both``) a row also carries ``check``,
 ``reasoning_strict``/``reasoning_loose`` (the trace's verdicts, under the same names in both
 modes, so trace-aware code reads one place), ``reasoning_unscorable`` when a checker raised on
@@ -39,19 +47,22 @@ when it holds on the answer *and* on the trace), and the table's trace metrics
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from typing_extensions import NotRequired, TypedDict
 
 from ifharness.verifiers import Profile, Text, get
 
 from . import stats
+from .files import dumps_line
 from .loader import Task
 from .metrics import Verdicts, base_metrics, composite_metrics, prompt_pass, trace_metrics
 from .responses import Answer, Joined, coerce
@@ -136,6 +147,46 @@ def _judge_chunk(args: Chunk) -> list[Judgement]:
     return [judge(b, a, profile, suite) for b, a in items]
 
 
+class Judges:
+    """Where answers are judged: here, or in one pool of ``processes`` worker processes that
+    lives for the whole scoring (every chunk of a streamed scoring, both texts of a trace
+    check), so the workers start and import the verifiers once, not once per call.
+
+    :meth:`submit` hands the work over and returns a function that waits for the verdicts:
+    the streaming scorer reads and writes one chunk while the pool judges the next."""
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(
+        self, items: list[tuple[Bound, str | None]], profile: Profile, suite: str | None
+    ) -> Callable[[], list[Judgement]]:
+        if self.processes <= 1 or len(items) < 2 * self.processes:
+            done = _judge_chunk((items, profile, suite))
+            return lambda: done
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes)
+        size = math.ceil(len(items) / (self.processes * 4))
+        pool = self._pool
+        futures = [
+            pool.submit(_judge_chunk, (items[i : i + size], profile, suite))
+            for i in range(0, len(items), size)
+        ]
+        return lambda: [row for f in futures for row in f.result()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Judges:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def judge_all(
     bound: Sequence[Bound],
     answers: Sequence[str | None],
@@ -143,38 +194,73 @@ def judge_all(
     processes: int = 1,
     suite: str | None = None,
 ) -> list[Judgement]:
-    items = list(zip(bound, answers))
-    if processes <= 1 or len(items) < 2 * processes:
-        return _judge_chunk((items, profile, suite))
-    size = math.ceil(len(items) / (processes * 4))
-    chunks = [(items[i : i + size], profile, suite) for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(processes) as pool:
-        return [row for part in pool.map(_judge_chunk, chunks) for row in part]
+    with Judges(processes) as judges:
+        return judges.submit(list(zip(bound, answers)), profile, suite)()
 
 
-def verdict_rows(task: Task, joined: Joined, processes: int = 1) -> list[VerdictRow]:
+def verdict_rows(
+    task: Task, joined: Joined, processes: int = 1, judges: Judges | None = None
+) -> list[VerdictRow]:
     """One row per sample, checked on the text(s) the task's ``check:`` names (see the
     module docstring for the row's keys in each mode)."""
-    bound = [[(i.id, i.kwargs) for i in s.instructions] for s in task.samples]
     got = [joined.answers.get(s.uid) for s in task.samples]  # uid: key, and turn if any
-    check = task.spec.check
-    suite = task.spec.suite
+    if judges is not None:
+        return submit_rows(task, task.samples, got, judges)()
+    with Judges(processes) as own:
+        return submit_rows(task, task.samples, got, own)()
+
+
+def submit_rows(
+    task: Task,
+    samples: Sequence[Sample],
+    got: Sequence[Answer | None],
+    judges: Judges,
+) -> Callable[[], list[VerdictRow]]:
+    """:func:`verdict_rows` of ``samples`` and their answers ``got``, handed to ``judges``;
+    call the result for the rows (one chunk of the streaming scorer, or the whole task)."""
+    return _submit(task.spec.check, task.profile, task.spec.suite, samples, got, judges)
+
+
+def _submit(
+    check: str,
+    profile: Profile,
+    suite: str | None,
+    samples: Sequence[Sample],
+    got: Sequence[Answer | None],
+    judges: Judges,
+) -> Callable[[], list[VerdictRow]]:
+    bound = [[(i.id, i.kwargs) for i in s.instructions] for s in samples]
     if check == "answer":
         answers = [a.text if a is not None else None for a in got]
-        judged = judge_all(bound, answers, task.profile, processes, suite)
-        return [
-            {"key": s.key, "instruction_id_list": s.instruction_ids, **j}
-            for s, j in zip(task.samples, judged)
-        ]
-    traces = [trace_of(a, task.profile) for a in got]
-    on_trace = judge_all(bound, [t for t, _ in traces], task.profile, processes, suite)
-    on_answer = (
-        judge_all(bound, [a.text if a else None for a in got], task.profile, processes, suite)
+        judged = judges.submit(list(zip(bound, answers)), profile, suite)
+
+        def plain() -> list[VerdictRow]:
+            return [
+                {"key": s.key, "instruction_id_list": s.instruction_ids, **j}
+                for s, j in zip(samples, judged())
+            ]
+
+        return plain
+    traces = [trace_of(a, profile) for a in got]
+    trace_wait = judges.submit(list(zip(bound, [t for t, _ in traces])), profile, suite)
+    answer_wait = (
+        judges.submit(list(zip(bound, [a.text if a else None for a in got])), profile, suite)
         if check == "both"
-        else on_trace
+        else trace_wait
     )
+    return lambda: _trace_rows(check, samples, got, traces, answer_wait(), trace_wait())
+
+
+def _trace_rows(
+    check: str,
+    samples: Sequence[Sample],
+    got: Sequence[Answer | None],
+    traces: Sequence[tuple[str | None, bool]],
+    on_answer: Sequence[Judgement],
+    on_trace: Sequence[Judgement],
+) -> list[VerdictRow]:
     rows: list[VerdictRow] = []
-    for s, a, (trace, whole), j, t in zip(task.samples, got, traces, on_answer, on_trace):
+    for s, a, (trace, whole), j, t in zip(samples, got, traces, on_answer, on_trace):
         row: VerdictRow = {
             "key": s.key,
             "instruction_id_list": s.instruction_ids,
@@ -232,29 +318,121 @@ def summarize(
     seeded percentile-bootstrap intervals resampling prompts (``n_resamples=0`` leaves
     both out).
     """
-    table = stats.build_table(rows)
-    metrics = _base_metrics(table, one_row_per_prompt=len(table.keys) == len(rows))
-    per_constraint = _constraint_counts(rows)
-    metrics["n_prompts"] = len(rows)
-    metrics["n_instructions"] = sum(len(r["instruction_id_list"]) for r in rows)
-    metrics["missing_responses"] = sum(1 for r in rows if r.get("missing"))
-    metrics["unscorable_instructions"] = sum(
-        1 for r in rows for s, lo in zip(r["strict"], r["loose"]) if s is None or lo is None
-    )
-    reasons = [f for f in finish_reasons if f is not None]
-    metrics["truncation_rate"] = (
-        sum(f == "length" for f in reasons) / len(reasons) if reasons else None
-    )
-    metrics["per_constraint"] = {cid: _rates(c) for cid, c in sorted(per_constraint.items())}
-    families: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for cid, c in per_constraint.items():
-        for k, v in c.items():
-            families[cid.split(":", 1)[0]][k] += v
-    metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
-    _add_intervals(metrics, rows, table, n_resamples, seed, level)
+    summary = Summary()
+    for row in rows:
+        summary.add(row)
+    summary.add_finish(finish_reasons)
+    metrics = summary.metrics(n_resamples, seed, level)
     _add_trace_metrics(metrics, rows, n_resamples, seed, level)
     _add_per_turn(metrics, rows, finish_reasons, n_resamples, seed, level)
     return metrics
+
+
+class Summary:
+    """The metrics of plain verdict rows (no trace, no turns), fed one row at a time.
+
+    It keeps counters, per-constraint counts and the per-prompt table (``stats``'s
+    :class:`~ifharness.stats.TableBuilder`: small arrays, never the rows), which is all the
+    standard errors and the bootstrap need: :func:`summarize` runs on it, and so does the
+    streaming scorer, chunk by chunk, so both give the same numbers. With ``sample`` in the
+    rows it keeps one table per sample index too (``metrics["samples"]``).
+    """
+
+    def __init__(self) -> None:
+        self.table = stats.TableBuilder()
+        self.by_sample: dict[int, stats.TableBuilder] | None = None
+        self.n_rows = 0
+        self.n_instructions = 0
+        self.missing = 0
+        self.unscorable = 0
+        self.reasons = 0
+        self.truncated = 0
+        self.per_constraint: dict[str, dict[str, int]] = defaultdict(_counts)
+
+    def merge(self, other: Summary) -> None:
+        """Add ``other``'s rows after this one's (a chunk summarized in a worker process):
+        the same summary as adding them one by one."""
+        if other.by_sample is not None or self.by_sample is not None:
+            if self.by_sample is None:
+                self.by_sample = {0: self.table.copy()} if self.n_rows else {}
+            theirs = other.by_sample
+            if theirs is None:  # rows without ``sample`` are sample 0
+                theirs = {0: other.table} if other.n_rows else {}
+            for index, builder in theirs.items():
+                self.by_sample.setdefault(index, stats.TableBuilder()).merge(builder)
+        self.table.merge(other.table)
+        self.n_rows += other.n_rows
+        self.n_instructions += other.n_instructions
+        self.missing += other.missing
+        self.unscorable += other.unscorable
+        self.reasons += other.reasons
+        self.truncated += other.truncated
+        for cid, counts in other.per_constraint.items():
+            mine = self.per_constraint[cid]
+            for k, v in counts.items():
+                mine[k] += v
+
+    def add(self, row: VerdictRow) -> None:
+        if self.by_sample is None and "sample" in row:
+            # rows so far had no ``sample``: they are sample 0, as the whole table so far
+            self.by_sample = {0: self.table.copy()} if self.n_rows else {}
+        if self.by_sample is not None:
+            index = int(row.get("sample", 0))
+            self.by_sample.setdefault(index, stats.TableBuilder()).add(row)
+        self.table.add(row)
+        self.n_rows += 1
+        ids = row["instruction_id_list"]
+        self.n_instructions += len(ids)
+        self.missing += bool(row.get("missing"))
+        self.unscorable += sum(
+            1 for s, lo in zip(row["strict"], row["loose"]) if s is None or lo is None
+        )
+        for mode in MODES:
+            for cid, v in zip(ids, row[mode]):
+                counts = self.per_constraint[cid]
+                if v is None:
+                    counts[f"{mode}_unscorable"] += 1
+                else:
+                    counts[f"{mode}_n"] += 1
+                    counts[f"{mode}_followed"] += v
+
+    def add_finish(self, finish_reasons: Iterable[str | None]) -> None:
+        for f in finish_reasons:
+            if f is not None:
+                self.reasons += 1
+                self.truncated += f == "length"
+
+    def metrics(
+        self,
+        n_resamples: int = stats.DEFAULT_RESAMPLES,
+        seed: int = stats.DEFAULT_SEED,
+        level: float = 0.95,
+    ) -> dict[str, Any]:
+        table = self.table.build()
+        metrics = _base_metrics(table, one_row_per_prompt=len(table.keys) == self.n_rows)
+        metrics["n_prompts"] = self.n_rows
+        metrics["n_instructions"] = self.n_instructions
+        metrics["missing_responses"] = self.missing
+        metrics["unscorable_instructions"] = self.unscorable
+        metrics["truncation_rate"] = self.truncated / self.reasons if self.reasons else None
+        per_constraint = self.per_constraint
+        metrics["per_constraint"] = {cid: _rates(c) for cid, c in sorted(per_constraint.items())}
+        families: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for cid, c in per_constraint.items():
+            for k, v in c.items():
+                families[cid.split(":", 1)[0]][k] += v
+        metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
+        if len(table.keys) < self.n_rows:  # n>1 samples per prompt: prompts are the clusters
+            metrics["n_rows"] = self.n_rows
+            metrics["n_prompts"] = len(table.keys)
+            by_sample = {i: b.build() for i, b in (self.by_sample or {}).items()}
+            metrics["samples"] = stats.sample_summary_of(by_sample, table, self.n_rows)
+        _add_intervals(metrics, table, n_resamples, seed, level)
+        return metrics
+
+
+def _counts() -> dict[str, int]:
+    return defaultdict(int)  # a named factory: a Summary is pickled back from workers
 
 
 def _add_per_turn(
@@ -417,41 +595,22 @@ def _base_metrics(table: stats.Table, one_row_per_prompt: bool) -> dict[str, Any
             successes, trials = counts[b.name]
             out[b.name] = successes / trials if trials else None
         for b in group:
-            clusters = stats.clusters(table, b.name)
-            out[f"{b.name}_stderr"] = stats.stderr_of(b.stderr, clusters, one_row_per_prompt)
+            out[f"{b.name}_stderr"] = stats.table_stderr(
+                b.stderr, table, b.name, one_row_per_prompt
+            )
         for b in group:
             out[f"{b.counts_key}_followed"], out[f"{b.counts_key}_scored"] = counts[b.name]
     return out
 
 
-def _constraint_counts(rows: Sequence[VerdictRow]) -> dict[str, dict[str, int]]:
-    """Per constraint id: ``<mode>_n``, ``<mode>_followed`` and ``<mode>_unscorable``."""
-    per_constraint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for mode in MODES:
-        for row in rows:
-            for cid, v in zip(row["instruction_id_list"], row[mode]):
-                counts = per_constraint[cid]
-                if v is None:
-                    counts[f"{mode}_unscorable"] += 1
-                else:
-                    counts[f"{mode}_n"] += 1
-                    counts[f"{mode}_followed"] += v
-    return per_constraint
-
-
 def _add_intervals(
     metrics: dict[str, Any],
-    rows: Sequence[VerdictRow],
     table: stats.Table,
     n_resamples: int,
     seed: int,
     level: float,
 ) -> None:
-    """Repeated-sample statistics, composite metrics and bootstrap intervals (stats.py)."""
-    if len(table.keys) < len(rows):  # n>1 samples per prompt: prompts are the clusters
-        metrics["n_rows"] = len(rows)
-        metrics["n_prompts"] = len(table.keys)
-        metrics["samples"] = stats.sample_summary(rows)
+    """Composite metrics and bootstrap intervals (stats.py)."""
     for c in composite_metrics():
         values = [metrics[p] for p in c.parts]
         metrics[c.name] = None if None in values else c.combine(values)
@@ -624,3 +783,205 @@ def _add_per_language(metrics: dict[str, Any], task: Task, rows: Sequence[Verdic
                 "n_prompts": m["n_prompts"],
                 **{n: m.get(n) for n in names},
             }
+
+
+#: answers judged and written at a time by :func:`score_to_folder`
+STREAM_CHUNK = 10_000
+
+
+def needs_rows(task: Task) -> bool:
+    """Whether the task's metrics need every verdict row at once, so that
+    :func:`score_to_folder` scores it in memory (:func:`score`, then ``ScoreResult.write``)
+    instead of streaming: a conversation task (per-turn and per-language metrics,
+    forgetting), a task that checks the trace (the ``reasoning``/``both`` blocks,
+    per-source), and the generated density and hierarchy sets (their hooks read the rows and
+    answers). Such tasks are small (generated sets, a few thousand conversations); the
+    streamed path is for long answer files of plain tasks."""
+    from . import density, hierarchy
+
+    return (
+        task.conversational
+        or task.spec.check != "answer"
+        or density.is_density_task(task)
+        or hierarchy.is_hierarchy_task(task)
+    )
+
+
+class StreamedScore(ScoreResult):
+    """What :func:`score_to_folder` returns: the metrics and the join's report (``joined``
+    holds no answers); the verdicts are in the folder, read back only if asked for."""
+
+    def __init__(self, task: Task, metrics: dict[str, Any], joined: Joined, folder: RunFolder):
+        self.task, self.metrics, self.joined, self.folder = task, metrics, joined, folder
+        self._verdicts: list[VerdictRow] | None = None
+
+    @property
+    def verdicts(self) -> list[VerdictRow]:
+        if self._verdicts is None:
+            self._verdicts = self.folder.read_verdicts()
+        return self._verdicts
+
+    @verdicts.setter
+    def verdicts(self, rows: list[VerdictRow]) -> None:
+        self._verdicts = rows
+
+    def write(self, out: str | Path | RunFolder) -> None:
+        """Already written to its folder; elsewhere, the verdicts read back and written."""
+        folder = out if isinstance(out, RunFolder) else RunFolder(out)
+        if folder.path.resolve() != self.folder.path.resolve():
+            folder.write_scores(self.verdicts, self.metrics)
+
+
+def score_to_folder(
+    task: Task,
+    responses: str | Path,
+    folder: RunFolder,
+    *,
+    n: int = 1,
+    processes: int = 1,
+    chunk_size: int = STREAM_CHUNK,
+    write_completions: bool = False,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+) -> StreamedScore:
+    """Score the answer file ``responses`` into ``folder`` in bounded memory.
+
+    One pass indexes the file (byte offsets, no text: ``responses.index_answers``); then the
+    task's prompts are taken ``chunk_size`` answers at a time: read, judged (in one pool of
+    ``processes`` workers for the whole scoring, the next chunk judged while this one is
+    written), appended to ``verdicts.jsonl`` (and, with ``write_completions``, to
+    ``completions.jsonl``) through ``RunFolder.rows_writer``, which puts each file in place
+    only when it is whole, and added to a :class:`Summary` (small per-prompt arrays, never
+    the rows), from which ``metrics.json`` comes. What lands in the folder is byte for byte
+    what :func:`score` and ``ScoreResult.write`` would write.
+
+    ``n > 1`` samples per prompt (``ifharness run``'s completions): rows are
+    joined per sample index, each verdict row carries ``sample`` and ``missing`` lists every
+    prompt a sample is missing for (sorted), as ``run.score_completions`` always did.
+    Tasks whose metrics need the rows (:func:`needs_rows`) must not come here.
+    """
+    from .responses import index_answers
+    from .rundir import COMPLETIONS, VERDICTS
+
+    if needs_rows(task):
+        raise ValueError(f"task {task.name} needs its rows in memory; use score()")
+    by_sample = n > 1
+    path = Path(responses)
+    index = index_answers(task.samples, path, n, by_sample)
+    summary = Summary()
+    step = max(1, chunk_size // max(n, 1))
+    samples = task.samples
+    spec = (task.spec.check, task.profile, task.spec.suite)
+    completions = None
+    pool = None
+    try:
+        if write_completions:
+            completions = folder.rows_writer(COMPLETIONS)
+        if processes > 1:
+            # judge a few answers here first: the verifiers' lazily loaded resources (NLTK,
+            # language profiles) are then inherited by forked workers, not loaded by each
+            few = samples[:64]
+            where = index.offsets[index.slot[: len(few)]]
+            _score_chunk(ChunkJob(path, spec, few, where, False))
+            pool = ProcessPoolExecutor(processes)
+        with folder.rows_writer(VERDICTS) as verdicts:
+            pending: deque[Callable[[], ChunkDone]] = deque()
+
+            def collect() -> None:
+                done = pending.popleft()()
+                verdicts.append_lines(done.verdicts, done.summary.n_rows)
+                if completions is not None:
+                    completions.append_lines(done.completions, done.n_completions)
+                summary.merge(done.summary)
+
+            for start in range(0, len(samples), step):
+                chunk = samples[start : start + step]
+                where = index.offsets[index.slot[start : start + len(chunk)]]
+                job = ChunkJob(path, spec, chunk, where, write_completions)
+                if pool is None:
+                    pending.append(functools.partial(_score_chunk, job))
+                else:
+                    pending.append(pool.submit(_score_chunk, job).result)
+                # in flight: one chunk per worker and one more; none kept with one process
+                while len(pending) > (processes if pool is not None else 0):
+                    collect()
+            while pending:
+                collect()
+            if completions is not None:  # answers in place first, then the verdicts
+                completions.commit()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if completions is not None:
+            completions.discard()
+    metrics = summary.metrics(n_resamples, seed, level=0.95)
+    if by_sample:
+        gone = {
+            s.key for s, at in zip(samples, index.slot.tolist()) if (index.offsets[at] < 0).any()
+        }
+        metrics["missing"] = sorted(gone, key=str)
+    else:
+        metrics["missing"] = index.joined.missing
+    folder.write_metrics(metrics)
+    return StreamedScore(task, metrics, index.joined, folder)
+
+
+@dataclass
+class ChunkJob:
+    """One chunk of a streamed scoring, as sent to a worker: the answers' file and their
+    offsets in it (the worker reads them itself: no answer text is pickled), the prompts."""
+
+    path: Path
+    spec: tuple[str, Profile, str | None]  # the task's check, profile and suite
+    samples: Sequence[Sample]
+    where: np.ndarray  # (prompts, n) byte offsets, -1 where there is no answer
+    completions: bool
+
+
+@dataclass
+class ChunkDone:
+    """A scored chunk: its verdict (and completion) lines, serialized, and its summary."""
+
+    verdicts: str
+    completions: str
+    n_completions: int
+    summary: Summary
+
+
+def _score_chunk(job: ChunkJob) -> ChunkDone:
+    """Read, judge, serialize and summarize one chunk (in a worker, or here with one
+    process): all the per-answer work, so the scorer only writes text and adds summaries."""
+    from .responses import read_at
+    from .results import completion_row
+
+    n = job.where.shape[1]
+    got: list[Answer | None] = []
+    for i in range(n):
+        got.extend(read_at(job.path, job.where[:, i]))
+    check, profile, suite = job.spec
+    with Judges(1) as judges:
+        rows = _submit(check, profile, suite, list(job.samples) * n, got, judges)()
+    if n > 1:
+        rows = _interleave(rows, n, len(job.samples))
+    summary = Summary()
+    summary.add_finish(a.finish_reason if a else None for a in _interleave(got, n))
+    for row in rows:
+        summary.add(row)
+    lines = "".join(dumps_line(r) + "\n" for r in rows)
+    answered = []
+    if job.completions:
+        answered = [dumps_line(completion_row(s, a)) + "\n" for s, a in zip(job.samples, got) if a]
+    return ChunkDone(lines, "".join(answered), len(answered), summary)
+
+
+def _interleave(items: list[Any], n: int, per: int | None = None) -> list[Any]:
+    """Items laid out sample-major (all prompts of sample 0, then of sample 1, …) as
+    prompt-major (each prompt's samples together, in sample order), the order of verdict
+    rows; verdict rows get their ``sample``."""
+    per = len(items) // n if per is None else per
+    out = []
+    for j in range(per):
+        for i in range(n):
+            item = items[i * per + j]
+            out.append({**item, "sample": i} if isinstance(item, dict) else item)
+    return out

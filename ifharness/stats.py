@@ -34,7 +34,9 @@ paired bootstrap distribution of ``delta = b - a`` against a margin ``m``.
 
 from __future__ import annotations
 
+import copy
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,13 +46,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .metrics import MODES as MODES  # re-exported: older code reads them from stats
-from .metrics import Mode, StdErr, base_metrics, composite_metrics, metric_names
+from .metrics import BaseMetric, Mode, StdErr, base_metrics, composite_metrics, metric_names
 from .metrics import check_metric as check_metric
 from .metrics import prompt_pass as prompt_pass
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 CHUNK = 250  # resamples drawn at a time: bounds memory on large runs
+#: at most this many prompt weights are drawn at once (8 MB of floats): with a million
+#: prompts CHUNK resamples would be 2 GB. Drawing fewer rows at a time gives the same
+#: weights (the generator draws row after row), so intervals do not depend on it.
+WEIGHTS_AT_ONCE = 1_000_000
 
 if TYPE_CHECKING:
     from .rundir import VerdictRow
@@ -167,11 +173,12 @@ def group_intervals(table: Table, level: float = 0.95) -> dict[str, dict[str, di
     """Wilson intervals (design-effect adjusted) per constraint and per family, per mode:
     ``{"constraint": {id: {mode: [lo, hi] | None}}, "family": {...}}``."""
     out: dict[str, dict[str, dict[str, Any]]] = {"constraint": {}, "family": {}}
+    n_prompts = len(table.keys)
     for kind in ("constraint", "family"):
-        ids, num, den = table.groups[kind]
+        sparse = table.sparse[kind]
         for m in MODES:
-            for j, gid in enumerate(ids):
-                y, t = num[m][:, j], den[m][:, j]
+            for j, gid in enumerate(sparse.ids):
+                y, t = sparse.column(n_prompts, m, j)
                 n = float(t.sum())
                 n_eff = n / design_effect(y, t) if n else 0.0
                 p = float(y.sum()) / n if n else 0.0
@@ -182,6 +189,46 @@ def group_intervals(table: Table, level: float = 0.95) -> dict[str, dict[str, di
 # ---------------------------------------------------------------- per-prompt table
 
 
+GroupArrays = tuple[list[str], dict[Mode, np.ndarray], dict[Mode, np.ndarray]]
+
+
+@dataclass
+class Sparse:
+    """Per-prompt counts of one kind of group (constraint or family), kept sparse: one entry
+    per (prompt, group) that occurs. Dense, they are ``prompts x ids`` per mode, which at a
+    million prompts is most of a gigabyte for a couple of dozen ids; sparse they are about
+    the size of the verdicts' instruction lists. Entries with the same (prompt, group) add up.
+    """
+
+    ids: list[str]
+    rows: np.ndarray  # prompt index per entry
+    cols: np.ndarray  # group index (into ids) per entry
+    num: dict[Mode, np.ndarray]  # followed, per entry and mode
+    den: dict[Mode, np.ndarray]  # scored, per entry and mode
+
+    def column(self, n: int, mode: Mode, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(followed, scored) per prompt of group ``j``: dense arrays of ``n`` floats, equal
+        to column ``j`` of the dense table."""
+        if not hasattr(self, "_bounds"):
+            order = np.argsort(self.cols, kind="stable")
+            self._order = order
+            self._bounds = np.searchsorted(self.cols[order], np.arange(len(self.ids) + 1))
+        pick = self._order[self._bounds[j] : self._bounds[j + 1]]
+        y, t = np.zeros(n), np.zeros(n)
+        np.add.at(y, self.rows[pick], self.num[mode][pick])
+        np.add.at(t, self.rows[pick], self.den[mode][pick])
+        return y, t
+
+    def dense(self, n: int) -> GroupArrays:
+        shape = (n, len(self.ids))
+        num = {m: np.zeros(shape) for m in MODES}
+        den = {m: np.zeros(shape) for m in MODES}
+        for m in MODES:
+            np.add.at(num[m], (self.rows, self.cols), self.num[m])
+            np.add.at(den[m], (self.rows, self.cols), self.den[m])
+        return self.ids, num, den
+
+
 @dataclass
 class Table:
     """Verdicts summed per prompt (the bootstrap's resampling unit).
@@ -189,58 +236,143 @@ class Table:
     ``num[name]`` / ``den[name]`` are arrays over prompts, one pair per base metric of the
     table: its ``count`` (successes, trials) summed over the prompt's rows (e.g. rows passed /
     rows scored at prompt level, instructions followed / scored at instruction level).
-    ``groups[kind]`` (kind ``constraint`` or ``family``) is ``(ids, num, den)`` with
-    ``num``/``den`` shaped ``(mode) -> (prompts, ids)``.
+    ``sparse[kind]`` (kind ``constraint`` or ``family``) holds the per-prompt group counts;
+    ``groups[kind]`` is them dense, ``(ids, num, den)`` with ``num``/``den`` shaped
+    ``(mode) -> (prompts, ids)`` (built on first use: :meth:`Sparse.column` reads one
+    column without it).
     """
 
     keys: list[str]
     num: dict[str, np.ndarray]
     den: dict[str, np.ndarray]
-    groups: dict[str, tuple[list[str], dict[Mode, np.ndarray], dict[Mode, np.ndarray]]]
+    sparse: dict[str, Sparse]
     samples_per_prompt: int
+
+    @property
+    def groups(self) -> dict[str, GroupArrays]:
+        if not hasattr(self, "_dense"):
+            self._dense = {k: sp.dense(len(self.keys)) for k, sp in self.sparse.items()}
+        return self._dense
 
 
 def family(cid: str) -> str:
     return cid.split(":", 1)[0]
 
 
+class TableBuilder:
+    """A :class:`Table` fed one verdict row at a time (``ifharness score`` streams its rows).
+
+    It keeps per prompt only small numbers (the base metrics' counts, and one sparse entry
+    per constraint of a row), never the rows: a million answers make a table of tens of
+    megabytes. Rows of one prompt (its samples) may come in any order. :func:`build_table`
+    is this over a list, so both paths give the same table, float for float.
+    """
+
+    def __init__(self) -> None:
+        self.order: dict[str, int] = {}
+        self.num = {b.name: array("d") for b in self.bases}
+        self.den = {b.name: array("d") for b in self.bases}
+        self.per_prompt = array("l")  # rows per prompt
+        self.cid_col: dict[str, int] = {}
+        self.rows = array("l")
+        self.cols = array("i")  # 0/1 below: one byte per instruction and mode
+        self.gnum: dict[Mode, array[int]] = {m: array("b") for m in MODES}
+        self.gden: dict[Mode, array[int]] = {m: array("b") for m in MODES}
+
+    def add(self, row: VerdictRow) -> None:
+        k = str(row["key"])
+        i = self.order.get(k)
+        if i is None:
+            i = self.order[k] = len(self.order)
+            for b in self.bases:
+                self.num[b.name].append(0.0)
+                self.den[b.name].append(0.0)
+            self.per_prompt.append(0)
+        self.per_prompt[i] += 1
+        ids = row["instruction_id_list"]
+        verdicts = {m: row[m] for m in MODES}
+        for index, cid in enumerate(ids):
+            col = self.cid_col.setdefault(cid, len(self.cid_col))
+            self.rows.append(i)
+            self.cols.append(col)
+            for m in MODES:
+                v = verdicts[m][index] if index < len(verdicts[m]) else None
+                self.gden[m].append(0 if v is None else 1)
+                self.gnum[m].append(1 if v else 0)
+        for b in self.bases:
+            successes, trials = b.count(row[b.mode])
+            self.num[b.name][i] += successes
+            self.den[b.name][i] += trials
+
+    @property
+    def bases(self) -> list[BaseMetric]:
+        return base_metrics()
+
+    def copy(self) -> TableBuilder:
+        return copy.deepcopy(self)
+
+    def merge(self, other: TableBuilder) -> None:
+        """Add ``other``'s rows as if they had been added here after this one's (a chunk
+        built in a worker process): the same table as adding them one by one."""
+        remap = np.zeros(len(other.order), dtype=np.int_)
+        bases = self.bases
+        for k, j in other.order.items():
+            i = self.order.get(k)
+            if i is None:
+                i = self.order[k] = len(self.order)
+                for b in bases:
+                    self.num[b.name].append(0.0)
+                    self.den[b.name].append(0.0)
+                self.per_prompt.append(0)
+            remap[j] = i
+            self.per_prompt[i] += other.per_prompt[j]
+            for b in bases:
+                self.num[b.name][i] += other.num[b.name][j]
+                self.den[b.name][i] += other.den[b.name][j]
+        cid_remap = np.zeros(len(other.cid_col), dtype=np.intc)
+        for cid, c in other.cid_col.items():
+            cid_remap[c] = self.cid_col.setdefault(cid, len(self.cid_col))
+        if other.rows:
+            self.rows.frombytes(remap[_np(other.rows, np.int_)].astype(np.int_).tobytes())
+            self.cols.frombytes(cid_remap[_np(other.cols, np.intc)].astype(np.intc).tobytes())
+        for m in MODES:
+            self.gnum[m].extend(other.gnum[m])
+            self.gden[m].extend(other.gden[m])
+
+    def build(self) -> Table:
+        cids = sorted(self.cid_col)
+        rows = _np(self.rows, np.int_)
+        provisional = np.array([self.cid_col[c] for c in cids], dtype=np.int_)
+        to_sorted = np.zeros(len(cids), dtype=np.int_)
+        to_sorted[provisional] = np.arange(len(cids))
+        cols = to_sorted[_np(self.cols, np.intc)] if self.cols else np.zeros(0, np.int_)
+        gnum = {m: _np(self.gnum[m], np.int8).astype(float) for m in MODES}
+        gden = {m: _np(self.gden[m], np.int8).astype(float) for m in MODES}
+        fams = sorted({family(c) for c in cids})
+        fam_of = np.array([fams.index(family(c)) for c in cids], dtype=np.int_)
+        sparse = {
+            "constraint": Sparse(cids, rows, cols, gnum, gden),
+            "family": Sparse(fams, rows, fam_of[cols] if len(cols) else cols, gnum, gden),
+        }
+        num = {b.name: _np(self.num[b.name], np.float64) for b in self.bases}
+        den = {b.name: _np(self.den[b.name], np.float64) for b in self.bases}
+        spp = max(self.per_prompt) if self.per_prompt else 1
+        return Table(list(self.order), num, den, sparse, spp)
+
+
+def _np(values: array[Any], dtype: Any) -> np.ndarray:
+    """A copy of an ``array.array`` as numpy (the copy lets the array grow again)."""
+    if not values:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(values, dtype=dtype).copy()
+
+
 def build_table(rows: Iterable[VerdictRow]) -> Table:
     """Group verdict rows by prompt key (all samples of a prompt form one cluster)."""
-    order: dict[str, int] = {}
-    per: list[list[VerdictRow]] = []
+    builder = TableBuilder()
     for row in rows:
-        k = str(row["key"])
-        if k not in order:
-            order[k] = len(per)
-            per.append([])
-        per[order[k]].append(row)
-    n = len(per)
-    bases = base_metrics()
-    num = {b.name: np.zeros(n) for b in bases}
-    den = {b.name: np.zeros(n) for b in bases}
-    cids = sorted({c for rs in per for r in rs for c in r["instruction_id_list"]})
-    groups: dict[str, tuple[list[str], dict[Mode, np.ndarray], dict[Mode, np.ndarray]]] = {}
-    for kind, ids in (("constraint", cids), ("family", sorted({family(c) for c in cids}))):
-        col = {c: j for j, c in enumerate(ids)}
-        gnum = {m: np.zeros((n, len(ids))) for m in MODES}
-        gden = {m: np.zeros((n, len(ids))) for m in MODES}
-        for i, rs in enumerate(per):
-            for r in rs:
-                for m in MODES:
-                    for cid, v in zip(r["instruction_id_list"], r[m]):
-                        if v is not None:
-                            j = col[cid if kind == "constraint" else family(cid)]
-                            gden[m][i, j] += 1
-                            gnum[m][i, j] += bool(v)
-        groups[kind] = (ids, gnum, gden)
-    for i, rs in enumerate(per):
-        for r in rs:
-            for b in bases:
-                successes, trials = b.count(r[b.mode])
-                num[b.name][i] += successes
-                den[b.name][i] += trials
-    samples_per_prompt = max((len(rs) for rs in per), default=1)
-    return Table(list(order), num, den, groups, samples_per_prompt)
+        builder.add(row)
+    return builder.build()
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray:
@@ -251,6 +383,29 @@ def _ratio(num: np.ndarray, den: np.ndarray, w: np.ndarray | None) -> np.ndarray
             d = den.sum(axis=0)
             return np.where(d > 0, num.sum(axis=0) / np.where(d > 0, d, 1), np.nan)
         return (w @ num) / (w @ den)
+
+
+def table_stderr(
+    method: StdErr, table: Table, name: str, one_row_per_prompt: bool = True
+) -> float | None:
+    """:func:`stderr_of` of base metric ``name`` straight from the table's arrays, without a
+    list of per-prompt pairs (a million tuples at scale): the same sums in the same order
+    (counts are whole numbers, exact in any order; the squared deviations are added one by
+    one as :func:`stderr_clustered` adds them), so the same float."""
+    y, m = table.num[name], table.den[name]
+    if method == "binomial" and one_row_per_prompt:
+        return stderr_mean(int(y.sum()), int(m.sum()))
+    g = len(y)
+    total = float(m.sum())
+    if g < 2 or total == 0:
+        return None
+    p = float(y.sum()) / total
+    s = 0.0
+    step = 1 << 16
+    for start in range(0, g, step):
+        for yy, mm in zip(y[start : start + step].tolist(), m[start : start + step].tolist()):
+            s += (yy - p * mm) ** 2
+    return math.sqrt(g / (g - 1) * s) / total
 
 
 def clusters(table: Table, name: str) -> list[tuple[float, float]]:
@@ -289,8 +444,9 @@ def resample_weights(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray
     rng = np.random.default_rng(seed)
     p = np.full(n, 1.0 / n)
     done = 0
+    rows = max(1, min(CHUNK, WEIGHTS_AT_ONCE // max(n, 1)))
     while done < n_resamples:
-        size = min(CHUNK, n_resamples - done)
+        size = min(rows, n_resamples - done)
         yield rng.multinomial(n, p, size=size).astype(float)
         done += size
 
@@ -494,11 +650,22 @@ def sample_summary(rows: Sequence[VerdictRow]) -> dict[str, Any] | None:
         by_sample[int(r.get("sample", 0))].append(r)
     if len(by_sample) < 2:
         return None
+    tables = {s: build_table(group) for s, group in by_sample.items()}
+    return sample_summary_of(tables, build_table(rows), len(rows))
+
+
+def sample_summary_of(
+    by_sample: dict[int, Table], table: Table, n_rows: int
+) -> dict[str, Any] | None:
+    """:func:`sample_summary` from the tables: one per sample index, and the whole one (what
+    the streaming scorer keeps instead of the rows)."""
+    if len(by_sample) < 2:
+        return None
     indices = sorted(by_sample)
-    per = {s: metric_values(build_table(by_sample[s])) for s in indices}
+    per = {s: metric_values(by_sample[s]) for s in indices}
     out: dict[str, Any] = {
         "per_prompt": len(indices),
-        "rows": len(rows),
+        "rows": n_rows,
         "sample_indices": indices,
         "by_sample": {},
         "mean": {},
@@ -511,7 +678,6 @@ def sample_summary(rows: Sequence[VerdictRow]) -> dict[str, Any] | None:
         out["by_sample"][name] = vals
         out["mean"][name] = float(np.mean(known)) if known else None
         out["variance"][name] = float(np.var(known, ddof=1)) if len(known) > 1 else None
-    table = build_table(rows)
     for b in base_metrics():
         if not b.bernoulli:
             continue
