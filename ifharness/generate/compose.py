@@ -148,30 +148,38 @@ def _check_args(n: int, min_constraints: int, max_constraints: int) -> None:
 
 
 def draw_samples(
-    suite: str, n: int, min_constraints: int, max_constraints: int, seed: int
+    suite: str,
+    n: int,
+    min_constraints: int,
+    max_constraints: int,
+    seed: int,
+    ids: Sequence[str] | None = None,
 ) -> list[Drawn]:
-    """The ``n`` samples of a compose set, before wording (see the module docstring)."""
+    """The ``n`` samples of a compose set, before wording (see the module docstring).
+
+    ``ids`` narrows the constraints drawn from (in that order; the hierarchy family draws only
+    ids that have an opposite); by default every id of the suite, in registry order."""
     _check_args(n, min_constraints, max_constraints)
     constraints = suite_constraints(suite)
     by_id = {c.id: c for c in constraints}
     table = conflict_map(suite)
-    missing = sorted(set(by_id) - set(table))
+    pool_ids = list(ids) if ids is not None else [c.id for c in constraints]
+    missing = sorted(set(pool_ids) - set(table))
     if missing:
         raise IfharnessError(
             f"verifiers/{suite}/conflicts.json lacks {', '.join(missing)}; add each id "
             "(with [] if it conflicts with none)"
         )
     tasks = compose_tasks()
-    ids = [c.id for c in constraints]
     out: list[Drawn] = []
     for i in range(n):
         rng = random.Random(f"ifharness-compose:{suite}:{seed}:{i}")
         base = tasks[_cycled("base", seed, i, len(tasks))]
-        chosen = [ids[_cycled(suite, seed, i, len(ids))]]
+        chosen = [pool_ids[_cycled(suite, seed, i, len(pool_ids))]]
         barred = set(table[chosen[0]])
         want = rng.randint(min_constraints, max_constraints)
         while len(chosen) < want:
-            pool = [cid for cid in ids if cid not in barred]
+            pool = [cid for cid in pool_ids if cid not in barred]
             if not pool:
                 break
             pick = rng.choice(pool)

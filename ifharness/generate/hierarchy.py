@@ -41,7 +41,6 @@ import ast
 import functools
 import json
 import operator
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -49,19 +48,15 @@ from pathlib import Path
 from typing import Any
 
 from ifharness.errors import IfharnessError
-from ifharness.verifiers.conflicts import conflict_map
-from ifharness.verifiers.draws import WORDS_FILE, DrawContext, draw_kwargs
-from ifharness.verifiers.registry import Constraint, KwargsError
+from ifharness.verifiers.draws import WORDS_FILE
+from ifharness.verifiers.registry import Constraint
 
-from . import GENERATOR_VERSION
+from . import GENERATOR_VERSION, compose
 from .compose import (
     BASE_TASKS_FILE,
     BASE_TASKS_PACKAGE,
     Drawn,
-    _check_args,
-    _cycled,
     _file_digest,
-    compose_tasks,
     suite_constraints,
 )
 from .io import set_id, write_task
@@ -224,48 +219,10 @@ def draw_samples(
     seed: int,
     ids: Sequence[str] | None = None,
 ) -> list[Drawn]:
-    """The ``n`` samples, drawn as ``compose.draw_samples`` draws them (module docstring)."""
-    _check_args(n, min_constraints, max_constraints)
-    by_id = {c.id: c for c in suite_constraints(suite)}
-    pool_ids = allowed_ids(suite, ids)
-    table = conflict_map(suite)
-    missing = sorted(set(pool_ids) - set(table))
-    if missing:
-        raise IfharnessError(
-            f"verifiers/{suite}/conflicts.json lacks {', '.join(missing)}; add each id "
-            "(with [] if it conflicts with none)"
-        )
-    tasks = compose_tasks()
-    out: list[Drawn] = []
-    for i in range(n):
-        rng = random.Random(f"ifharness-compose:{suite}:{seed}:{i}")
-        base = tasks[_cycled("base", seed, i, len(tasks))]
-        chosen = [pool_ids[_cycled(suite, seed, i, len(pool_ids))]]
-        barred = set(table[chosen[0]])
-        want = rng.randint(min_constraints, max_constraints)
-        while len(chosen) < want:
-            pool = [cid for cid in pool_ids if cid not in barred]
-            if not pool:
-                break
-            pick = rng.choice(pool)
-            chosen.append(pick)
-            barred |= table[pick]
-        rng.shuffle(chosen)
-        ctx = DrawContext(prompt=base.task)
-        instructions = []
-        for cid in chosen:
-            c = by_id[cid]
-            kwargs = draw_kwargs(c, rng, ctx)
-            try:
-                c.bind(kwargs)
-            except (KwargsError, ValueError, TypeError) as e:
-                raise IfharnessError(
-                    f"{suite}/{cid}: its draw= ranges gave kwargs it refuses ({e}); fix the "
-                    f"draw= of the @constraint in {c.func.__module__}"
-                ) from None
-            instructions.append((c, kwargs))
-        out.append(Drawn(f"{suite}-{seed}-{i:05d}", base, tuple(instructions)))
-    return out
+    """The ``n`` samples: ``compose.draw_samples`` over the ids that have an opposite."""
+    return compose.draw_samples(
+        suite, n, min_constraints, max_constraints, seed, allowed_ids(suite, ids)
+    )
 
 
 # ---------------------------------------------------------------- the rows
