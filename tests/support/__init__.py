@@ -24,7 +24,9 @@ can import it.
   skip), and ``LentRunner``, a started runner lent to ``ifharness.run.execute``;
 * ``fake_openai`` — ``FakeUpstream``, an OpenAI-compatible server on loopback with faults
   scripted per sample, standing alone (fast tier) or in front of a real server (slow tier);
-  ``TRANSIENT``, a script that meets every fault a client must retry through.
+  ``TRANSIENT``, a script that meets every fault a client must retry through;
+* ``vllm_server`` — ``vllm_api_server``, vLLM's real OpenAI-compatible server on loopback
+  (slow tier).
 
 Fixtures in ``tests/conftest.py``: ``ifeval_task``, ``gpt4_path``, ``gpt4_result`` (the
 shared IFEval data), ``tiny_model`` (built once a session), ``fake_upstream`` (starts fake
