@@ -16,33 +16,47 @@ from .errors import DataError
 
 def read_jsonl(path: str | Path, what: str = "file") -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line; bad lines raise DataError."""
+    for lineno, _, obj in read_jsonl_offsets(path, what):
+        yield lineno, obj
+
+
+def read_jsonl_offsets(
+    path: str | Path, what: str = "file"
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(line number, byte offset, object)`` per non-blank line, read line by line (never the
+    whole file at once: the streaming scorer indexes a million answers this way)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        f = path.open("rb")
     except FileNotFoundError:
         raise DataError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise DataError(f"{what} {path} is a folder; give a JSONL file") from None
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(
-                f"{path}:{lineno}: not UTF-8 (byte {e.start}: {raw[e.start : e.start + 1]!r}); "
-                "re-encode the file as UTF-8"
-            ) from None
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
-                "each line must be one JSON object"
-            ) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        yield lineno, obj
+    offset = 0
+    with f:
+        for lineno, raw in enumerate(f, start=1):
+            start, offset = offset, offset + len(raw)
+            try:
+                line = raw.rstrip(b"\n").decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 (byte {e.start}: "
+                    f"{raw[e.start : e.start + 1]!r}); re-encode the file as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+                    "each line must be one JSON object"
+                ) from None
+            if not isinstance(obj, dict):
+                raise DataError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
+            yield lineno, start, obj
 
 
 def sha256_file(path: str | Path) -> str:

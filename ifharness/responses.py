@@ -9,7 +9,7 @@ as in the reference, and the duplicate is reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .files import read_jsonl
+from .files import read_jsonl, read_jsonl_offsets
 from .schema import Sample
 
 
@@ -59,42 +59,6 @@ def _checked(path: str | Path, line: int, row: dict[str, Any]) -> dict[str, Any]
     if "key" not in row and not isinstance(row.get("prompt"), str):
         raise DataError(f"{path}:{line}: needs a 'key' or a 'prompt' to join on")
     return row
-
-
-def _lines_with_offsets(path: Path, what: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """``(line number, byte offset, object)`` per non-blank line, read line by line (never
-    the whole file); the same checks and messages as ``files.read_jsonl``."""
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{what} {path} is a folder; give a JSONL file") from None
-    offset = 0
-    with f:
-        for lineno, raw in enumerate(f, start=1):
-            start, offset = offset, offset + len(raw)
-            try:
-                line = raw.rstrip(b"\n").decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{path}:{lineno}: not UTF-8 (byte {e.start}: "
-                    f"{raw[e.start : e.start + 1]!r}); re-encode the file as UTF-8"
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); "
-                    "each line must be one JSON object"
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
-                )
-            yield lineno, start, obj
 
 
 @dataclass
@@ -152,7 +116,7 @@ def index_answers(
     by_prompt: dict[str, str] | None = None
     by_stripped: dict[str, str] = {}
     out = Joined(answers={})
-    for line, offset, row in _lines_with_offsets(path, "response file"):
+    for line, offset, row in read_jsonl_offsets(path, "response file"):
         _checked(path, line, row)
         i = int(row.get("sample", 0) or 0) if by_sample else 0
         if not 0 <= i < n:
