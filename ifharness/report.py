@@ -25,9 +25,9 @@ from .metrics import composite_metrics, metric_names, prompt_pass
 from .rundir import (
     CompletionRow,
     RunData,
+    RunFolder,
     SampleRow,
     VerdictRow,
-    load_run,
     row_id,
     row_work_id,
 )
@@ -73,8 +73,10 @@ def _verdict_word(v: bool | None) -> str:
 
 def _samples(run: RunData, notes: list[str]) -> dict[str, SampleRow]:
     """The task as scored (prompts, bound kwargs) from ``samples.jsonl``, by
-    :func:`~ifharness.rundir.row_work_id` (``str(key)``, with the turn in a conversation)."""
-    samples = run.folder.read_samples()
+    :func:`~ifharness.rundir.row_work_id` (``str(key)``, with the turn in a conversation);
+    of a large run, those of the rows shown only."""
+    only = {row_work_id(r) for r in run.verdicts} if run.more_rows else None
+    samples = run.folder.read_samples(only)
     if not samples:
         notes.append(
             "prompts and constraint kwargs are not shown: the run folder has no "
@@ -313,7 +315,15 @@ def build_report(run: RunData) -> str:
     notes: list[str] = []
     samples = _samples(run, notes)
     answers = _answers(run, notes)
-    metrics = summarize(run.verdicts, run.finish_reasons())
+    if run.more_rows and run.metrics:  # the first rows only: the scorer's metrics of all
+        metrics = run.metrics
+        notes.append(
+            f"the first {len(run.verdicts):,} of {len(run.verdicts) + run.more_rows:,} "
+            "prompts are shown below; the metrics are those of all of them (metrics.json); "
+            "every verdict is in verdicts.jsonl"
+        )
+    else:
+        metrics = summarize(run.verdicts, run.finish_reasons())
     title = f"ifharness report · {run.task} · {run.model}"
     prov = [
         ("run folder", str(run.path)),
@@ -395,10 +405,19 @@ resamples, seed {esc(ci.get("seed"))}. {esc(compositions)}</p>
     return page(title, body, FILTER_JS)
 
 
+#: a report shows at most this many samples: a larger run's report is built from the first
+#: rows and metrics.json, so it stays a page a browser opens and the time and memory it takes
+#: do not grow with the run (the page of the 541 IFEval prompts is about 1.5 MB)
+REPORT_ROWS = 5_000
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``out``) and return its path."""
-    run = load_run(run_dir)
-    return run.folder.write_report(build_report(run), out)
+    folder = RunFolder(run_dir)
+    run = folder.load(max_rows=REPORT_ROWS)
+    if run.more_rows and (density.is_density_run(run) or hierarchy.is_hierarchy_run(run)):
+        run = folder.load()  # their sections are recomputed from every row
+    return folder.write_report(build_report(run), out)
 
 
 def report_main(args: Any) -> int:

@@ -35,7 +35,7 @@ import fcntl
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -329,16 +329,17 @@ class RunFolder:
     def write_samples(self, rows: Iterable[SampleRow]) -> None:
         atomic_write_text(self.file(SAMPLES), "".join(dumps_line(r) + "\n" for r in rows))
 
-    def read_samples(self) -> dict[str, SampleRow]:
+    def read_samples(self, only: Container[str] | None = None) -> dict[str, SampleRow]:
         """The task as scored, by ``str(key)`` (by :func:`row_work_id`, key and turn, in a
-        conversation task); empty for a version-1 folder."""
+        conversation task); empty for a version-1 folder. ``only``: just these ids."""
         path = self.file(SAMPLES)
         if not path.is_file():
             return {}
         out: dict[str, SampleRow] = {}
         for line, obj in read_jsonl(path, what="samples file"):
             row = _validated(_SAMPLE, obj, path, line)
-            out[row_work_id(row)] = row
+            if only is None or row_work_id(row) in only:
+                out[row_work_id(row)] = row
         return out
 
     # -- completions.jsonl
@@ -350,14 +351,18 @@ class RunFolder:
         """All answers at once (``ifharness score``): one atomic write."""
         atomic_write_text(self.file(COMPLETIONS), "".join(dumps_line(r) + "\n" for r in rows))
 
-    def read_completions(self) -> list[CompletionRow]:
+    def read_completions(
+        self, only: Container[tuple[str, int]] | None = None
+    ) -> list[CompletionRow]:
+        """Every answer, checked; ``only``: just those of these (key, sample) ids."""
         path = self.file(COMPLETIONS)
         if not path.is_file():
             return []
-        return [
+        rows = (
             _validated(_COMPLETION, obj, path, line, _completion_defaults)
             for line, obj in read_jsonl(path, what="completions file")
-        ]
+        )
+        return [r for r in rows if only is None or row_id(r) in only]
 
     # -- failed.jsonl
 
@@ -426,7 +431,8 @@ class RunFolder:
             raise ValueError(f"{name} is not written row by row")
         return RowsWriter(self.file(name))
 
-    def read_verdicts(self) -> list[VerdictRow]:
+    def read_verdicts(self, limit: int | None = None) -> list[VerdictRow]:
+        """Every verdict row, checked; with ``limit``, the first ``limit`` only."""
         path = self.file(VERDICTS)
         if not path.is_file():
             raise DataError(
@@ -436,6 +442,8 @@ class RunFolder:
         rows: list[VerdictRow] = []
         seen: dict[tuple[str, int], int] = {}
         for line, obj in read_jsonl(path, what="verdicts file"):
+            if limit is not None and len(rows) >= limit:
+                break
             row = _validated(_VERDICT, obj, path, line)
             n = len(row["instruction_id_list"])
             for mode in ("strict", "loose"):
@@ -479,8 +487,10 @@ class RunFolder:
 
     # -- the whole folder, for the analysis stages
 
-    def load(self) -> RunData:
-        """Everything the analysis stages read; DataError with the reason when it cannot."""
+    def load(self, max_rows: int | None = None) -> RunData:
+        """Everything the analysis stages read; DataError with the reason when it cannot.
+        ``max_rows``: the first that many verdict rows only (and the answers of those: the
+        report of a large run); ``RunData.more_rows`` counts the rows left out."""
         if not self.path.exists():
             raise DataError(f"run folder {self.path} does not exist")
         if not self.path.is_dir():
@@ -493,7 +503,12 @@ class RunFolder:
                 f"{self.file(RUN_JSON)}: run.json not found; is {self.path} a run "
                 "folder (made by `ifharness score` or `ifharness run`)?"
             )
-        return RunData(self, info, self.read_verdicts(), self.read_metrics())
+        verdicts = self.read_verdicts(max_rows)
+        more = 0
+        if max_rows is not None and len(verdicts) == max_rows:
+            with self.file(VERDICTS).open("rb") as f:
+                more = sum(1 for raw in f if raw.strip()) - max_rows
+        return RunData(self, info, verdicts, self.read_metrics(), more_rows=more)
 
 
 def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
@@ -569,6 +584,7 @@ class RunData:
     verdicts: list[VerdictRow]
     metrics: dict[str, Any] | None = None
     _completions: dict[tuple[str, int], CompletionRow] | None = field(default=None, repr=False)
+    more_rows: int = 0  # verdict rows of the folder not loaded (``RunFolder.load(max_rows)``)
 
     @property
     def path(self) -> Path:
@@ -604,7 +620,8 @@ class RunData:
     def completions(self) -> dict[tuple[str, int], CompletionRow]:
         """``completions.jsonl`` rows by (key, sample); empty when the folder has none."""
         if self._completions is None:
-            self._completions = {row_id(r): r for r in self.folder.read_completions()}
+            only = {row_id(r) for r in self.verdicts} if self.more_rows else None
+            self._completions = {row_id(r): r for r in self.folder.read_completions(only)}
         return self._completions
 
     def finish_reasons(self) -> list[str | None]:
@@ -812,16 +829,18 @@ class RowsWriter:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_UMASK)
         self.tmp = Path(tmp)
-        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._file = os.fdopen(fd, "wb")
         self.rows = 0
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         lines = [dumps_line(r) + "\n" for r in rows]
         self.append_lines("".join(lines), len(lines))
 
-    def append_lines(self, text: str, rows: int) -> None:
-        """Rows already serialized (``dumps_line`` each, one per line), e.g. by a worker."""
-        self._file.write(text)
+    def append_lines(self, text: str | bytes, rows: int) -> None:
+        """Rows already serialized (``dumps_line`` each, one per line), e.g. by a worker;
+        as bytes, UTF-8 encoded already (a worker's lines then cross the pipe as they are
+        written, not decoded and encoded again)."""
+        self._file.write(text.encode("utf-8") if isinstance(text, str) else text)
         self.rows += rows
 
     def commit(self) -> None:

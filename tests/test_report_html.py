@@ -134,6 +134,36 @@ def test_scored_run_report_reads_the_response_file(gpt4_result, gpt4_path, tmp_p
     assert "answer not available" in page  # key 2785 has no answer
 
 
+def test_large_run_report_shows_the_first_rows_and_all_metrics(
+    gpt4_result, gpt4_path, tmp_path, monkeypatch
+):
+    """Past REPORT_ROWS prompts the page holds the first rows (their prompts and answers
+    only are read) and the metrics of all rows, from metrics.json."""
+    from ifharness import report, rundir
+
+    out = tmp_path / "gpt4"
+    write_score_run(out, gpt4_result, gpt4_path)
+    full = (write_report(out, tmp_path / "full.html")).read_text(encoding="utf-8")
+    monkeypatch.setattr(report, "REPORT_ROWS", 40)
+    read: list[int] = []
+    real = rundir.RunFolder.read_completions
+
+    def counting(self, only=None):
+        rows = real(self, only)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(rundir.RunFolder, "read_completions", counting)
+    page = write_report(out).read_text(encoding="utf-8")
+    assert page.count('<section class="sample"') == 40
+    assert "the first 40 of 541 prompts are shown" in page
+    assert read == [40]
+    metrics_part = page.split("<h2>Provenance</h2>")[0].split("<h2>Metrics</h2>")[1]
+    assert metrics_part == full.split("<h2>Provenance</h2>")[0].split("<h2>Metrics</h2>")[1]
+    per_constraint = page.split("<h2>Per constraint</h2>")[1].split("<h2>Samples</h2>")[0]
+    assert per_constraint == full.split("<h2>Per constraint</h2>")[1].split("<h2>Samples</h2>")[0]
+
+
 def test_report_without_task_or_answers_still_renders(tmp_path):
     run = write_run(tmp_path / "r", make_rows(12, seed=1, samples=2), task="no-such-task")
     path = write_report(run, tmp_path / "elsewhere.html")
