@@ -12,8 +12,9 @@ the task JSONL and the answers JSONL go to a temp folder. Each size is scored by
 
 Printed: a table, then the two ratios the issue names: peak RSS at the largest size over the
 one before it (target <= 1.5 from 100k to 1M), and 1-process time over 2-process time at the
-largest size (target >= 1.7). The task's samples are loaded whole (they are the task), so
-the RSS grows with N by what 1M ``Sample`` objects take, whatever the scorer streams.
+largest size (target >= 1.7). The task file is streamed too (``ifharness.stream``): what
+grows with N is the per-prompt table the bootstrap needs and the join's arrays, tens of
+bytes per prompt.
 
     python bench/bench_scale.py [--sizes 10k,100k,1M] [--processes 1,2] [--keep DIR]
 """
@@ -89,16 +90,15 @@ def tree_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
     out.append(peak)
 
 
-#: what ``ifharness score`` runs to score (``cli._cmd_score``: ``results.score_run``), without
-#: the report.html it builds afterwards from the whole folder (``report.write_report``,
-#: not streamed: at scale it, not the scorer, sets the command's peak memory; ``--cli``
-#: measures the whole command)
+#: what ``ifharness score`` runs to score (``cli._cmd_score``: ``stream.score_file`` on a JSONL
+#: task file), without the report.html it builds afterwards from the whole folder
+#: (``report.write_report``; ``--cli`` measures the whole command)
 SCORER = """
 import sys
-from ifharness.loader import load_task
-from ifharness.results import score_run
-task = load_task("ifeval", data=sys.argv[1])
-score_run(sys.argv[3], task, sys.argv[2], processes=int(sys.argv[4]))
+from ifharness.loader import task_file
+from ifharness.stream import score_file
+task = task_file("ifeval", data=sys.argv[1])
+score_file(sys.argv[3], task, sys.argv[2], processes=int(sys.argv[4]))
 """
 
 

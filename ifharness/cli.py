@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import IfharnessError
 
 if TYPE_CHECKING:
-    from .loader import Task
+    from .loader import Task, TaskFile
     from .run import RunConfig
     from .runners.registry import BackendOptions
 
@@ -37,7 +37,7 @@ def _score_preset(args: argparse.Namespace) -> tuple[str, str | None, dict | Non
     return task, profile, preset.record(overridden, {})
 
 
-def _finish_score(args: argparse.Namespace, record: dict | None, task: Task) -> None:
+def _finish_score(args: argparse.Namespace, record: dict | None, task: Task | TaskFile) -> None:
     """After a score folder is written: --preset's record in run.json, then report.html."""
     from .report import write_report
     from .results import record_preset
@@ -50,18 +50,27 @@ def _finish_score(args: argparse.Namespace, record: dict | None, task: Task) -> 
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .loader import load_task
+    from .loader import load_task, task_file
     from .report_text import metrics_table
     from .results import missing_warning, score_run
+    from .stream import score_file
 
     if args.from_lmeval:
         return _score_from_lmeval(args)
     if not args.responses:
         raise IfharnessError("score needs --responses FILE (or --from-lmeval SAMPLES.jsonl)")
     task_name, profile, record = _score_preset(args)
-    task = load_task(task_name, data=args.data, profile=profile)
-    # streamed (answers and verdicts chunk by chunk) unless the task's metrics need every row
-    result = score_run(args.out, task, args.responses, processes=args.processes)
+    # a JSONL task file streams (samples, answers and verdicts a range at a time, in the
+    # --processes pool: ifharness.stream); otherwise the task is loaded, and its answers
+    # and verdicts stream unless its metrics need every row
+    task: Task | TaskFile | None = None
+    tf = task_file(task_name, data=args.data, profile=profile)
+    if tf is not None:
+        task = tf
+        result = score_file(args.out, tf, args.responses, processes=args.processes)
+    else:
+        task = load_task(task_name, data=args.data, profile=profile)
+        result = score_run(args.out, task, args.responses, processes=args.processes)
     j = result.joined
     if j.missing:
         print(

@@ -43,7 +43,7 @@ from . import stats
 from .rundir import row_id
 
 if TYPE_CHECKING:
-    from .loader import Task
+    from .loader import Task, TaskFile
     from .rundir import RunData, RunFolder, VerdictRow
     from .scoring import ScoreResult
 
@@ -83,7 +83,7 @@ def _family(generated: Any) -> str | None:
     return getattr(generated, "family", None)
 
 
-def is_density_task(task: Task) -> bool:
+def is_density_task(task: Task | TaskFile) -> bool:
     """Whether ``task`` is a generated density set (its YAML's ``generated.family``)."""
     return _family(getattr(task.spec, "generated", None)) == FAMILY
 

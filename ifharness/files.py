@@ -21,10 +21,17 @@ def read_jsonl(path: str | Path, what: str = "file") -> Iterator[tuple[int, dict
 
 
 def read_jsonl_offsets(
-    path: str | Path, what: str = "file"
+    path: str | Path,
+    what: str = "file",
+    start: int = 0,
+    stop: int | None = None,
+    first_line: int = 1,
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """``(line number, byte offset, object)`` per non-blank line, read line by line (never the
-    whole file at once: the streaming scorer indexes a million answers this way)."""
+    whole file at once: the streaming scorer indexes a million answers this way).
+
+    ``start``/``stop``: only the lines that begin in ``[start, stop)`` (``start`` at the
+    beginning of a line: :func:`line_ranges`), numbered from ``first_line``."""
     path = Path(path)
     try:
         f = path.open("rb")
@@ -32,9 +39,12 @@ def read_jsonl_offsets(
         raise DataError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise DataError(f"{what} {path} is a folder; give a JSONL file") from None
-    offset = 0
+    offset = start
     with f:
-        for lineno, raw in enumerate(f, start=1):
+        f.seek(start)
+        for lineno, raw in enumerate(f, start=first_line):
+            if stop is not None and offset >= stop:
+                break
             start, offset = offset, offset + len(raw)
             try:
                 line = raw.rstrip(b"\n").decode("utf-8")
@@ -57,6 +67,24 @@ def read_jsonl_offsets(
                     f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
                 )
             yield lineno, start, obj
+
+
+def line_ranges(path: str | Path, size: int) -> list[tuple[int, int]]:
+    """The file cut into byte ranges of about ``size`` bytes, each starting at the beginning
+    of a line and ending where the next starts (the streaming scorer's chunks; the cuts are
+    found by seeking, not by reading the file)."""
+    total = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as f:
+        while cuts[-1] + size < total:
+            f.seek(cuts[-1] + size)
+            f.readline()  # to the end of the line the seek landed in
+            at = f.tell()
+            if at >= total:
+                break
+            cuts.append(at)
+    cuts.append(total)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def sha256_file(path: str | Path) -> str:

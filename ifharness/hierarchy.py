@@ -34,7 +34,7 @@ from .rundir import row_id
 from .scoring import summarize
 
 if TYPE_CHECKING:
-    from .loader import Task
+    from .loader import Task, TaskFile
     from .rundir import RunData, VerdictRow
     from .scoring import ScoreResult
 
@@ -77,7 +77,7 @@ def _family(generated: Any) -> str | None:
     return getattr(generated, "family", None)
 
 
-def is_hierarchy_task(task: Task) -> bool:
+def is_hierarchy_task(task: Task | TaskFile) -> bool:
     return _family(getattr(task.spec, "generated", None)) == FAMILY
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -39,14 +39,10 @@ from .schema import SAMPLE_META_FIELDS, Instruction, Message, Sample, TaskSpec
 MAX_REPORTED_ERRORS = 20
 
 
-@dataclass
-class Task:
+class _Named:
+    """What a task's spec tells of it, loaded (:class:`Task`) or not (:class:`TaskFile`)."""
+
     spec: TaskSpec
-    samples: list[Sample]
-    data_origin: str
-    data_hash: str
-    profile: Profile
-    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -56,6 +52,16 @@ class Task:
     def conversational(self) -> bool:
         """A conversation task: samples are (key, turn), answered turn by turn."""
         return self.spec.turns == "conversation"
+
+
+@dataclass
+class Task(_Named):
+    spec: TaskSpec
+    samples: list[Sample]
+    data_origin: str
+    data_hash: str
+    profile: Profile
+    notes: list[str] = field(default_factory=list)
 
     def limit(self, n: int | None) -> Task:
         """The first ``n`` samples; in a conversation task the first ``n`` conversations
@@ -101,9 +107,7 @@ def load_task(name: str, data: str | Path | None = None, profile: str | None = N
     The Hugging Face dataset named in the task is read only when no ``data`` is given and the
     task ships no file; ``datasets`` is imported then and only then.
     """
-    spec_path, spec = _spec_path(name)
-    _require_suite(spec, spec_path)  # before the profile: an outside suite may bring its own
-    prof = get_profile(profile or spec.profile)
+    spec_path, spec, prof = _resolve(name, profile)
     if data is not None:
         rows, origin = _rows_from_jsonl(Path(data)), str(data)
     elif spec.source.file:
@@ -118,6 +122,49 @@ def load_task(name: str, data: str | Path | None = None, profile: str | None = N
         )
     samples = build_samples(spec, rows, origin, prof)
     return Task(spec, samples, origin, dataset_hash(samples), prof)
+
+
+def _resolve(name: str, profile: str | None) -> tuple[Path, TaskSpec, Profile]:
+    spec_path, spec = _spec_path(name)
+    _require_suite(spec, spec_path)  # before the profile: an outside suite may bring its own
+    return spec_path, spec, get_profile(profile or spec.profile)
+
+
+@dataclass
+class TaskFile(_Named):
+    """A task whose samples are a local JSONL file, not loaded: what the streaming scorer
+    (``ifharness.stream``) reads a range of lines at a time, so a million prompts are never
+    in memory at once. It answers what a :class:`Task` answers without its samples (name,
+    spec, profile, where the data comes from); :meth:`load` is the whole task."""
+
+    spec: TaskSpec
+    profile: Profile
+    path: Path
+    data_origin: str
+    given: tuple[str, str | Path | None]  # load_task's name (or YAML path) and data
+    notes: list[str] = field(default_factory=list)
+
+    def load(self) -> Task:
+        name, data = self.given
+        return load_task(name, data=data, profile=self.profile.name)
+
+
+def task_file(
+    name: str, data: str | Path | None = None, profile: str | None = None
+) -> TaskFile | None:
+    """The task as a :class:`TaskFile` when its samples are one local JSONL file (``data``,
+    or the file the task ships) that :func:`load_task` would read line by line; ``None`` when
+    they come from Hugging Face, a CSV file or one JSON array (load the task instead)."""
+    spec_path, spec, prof = _resolve(name, profile)
+    if data is not None:
+        path, origin = Path(data), str(data)
+    elif spec.source.file:
+        path, origin = spec_path.parent / spec.source.file, f"{spec.name}:{spec.source.file}"
+    else:
+        return None
+    if path.suffix.lower() == ".csv" or _is_json_array(path) or not path.is_file():
+        return None  # (a missing file: load_task says so, in its words)
+    return TaskFile(spec, prof, path, origin, (name, data))
 
 
 def _require_suite(spec: TaskSpec, where: Path | str) -> None:
@@ -230,12 +277,40 @@ def build_samples(
     profile: Profile,
 ) -> list[Sample]:
     """Turn raw rows into validated samples; collect every problem before raising."""
+    samples, errors = samples_of_rows(spec, rows, origin, profile)
+    if errors:
+        raise invalid_samples(errors, origin)
+    if not samples:
+        raise DataError(f"{origin} holds no samples")
+    return samples
+
+
+def invalid_samples(errors: Sequence[str], origin: str) -> DataError:
+    """The one error for a data file with bad rows: how many, and the first few."""
+    shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
+    hidden = len(errors) - MAX_REPORTED_ERRORS
+    more = f"\n  … and {hidden} more" if hidden > 0 else ""
+    return DataError(
+        f"{len(errors)} invalid sample(s) in {origin}; fix them or remove them:\n  {shown}{more}"
+    )
+
+
+def samples_of_rows(
+    spec: TaskSpec,
+    rows: Iterable[tuple[int | None, dict[str, Any]]],
+    origin: str,
+    profile: Profile,
+    first_index: int = 0,
+) -> tuple[list[Sample], list[str]]:
+    """:func:`build_samples` without raising: the valid samples and every problem found.
+    ``first_index``: the index of the first row in the file (a row without a key is keyed by
+    its index; the streaming scorer builds a file's samples a range of rows at a time)."""
     _require_suite(spec, origin)
     f = spec.fields
     samples: list[Sample] = []
     errors: list[str] = []
     seen: dict[str, int | None] = {}
-    for index, (line, row) in enumerate(rows):
+    for index, (line, row) in enumerate(rows, start=first_index):
         where = f"{origin}:{line}" if line else f"{origin}[{index}]"
         key = row.get(f.key, index)
         where_key = f"{where} (key {key})"
@@ -299,17 +374,7 @@ def build_samples(
                 meta=meta,
             )
         )
-    if errors:
-        shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
-        hidden = len(errors) - MAX_REPORTED_ERRORS
-        more = f"\n  … and {hidden} more" if hidden > 0 else ""
-        raise DataError(
-            f"{len(errors)} invalid sample(s) in {origin}; fix them or remove them:"
-            f"\n  {shown}{more}"
-        )
-    if not samples:
-        raise DataError(f"{origin} holds no samples")
-    return samples
+    return samples, errors
 
 
 def _history_prompt(row: dict[str, Any], f: Any) -> str | None:
@@ -536,22 +601,28 @@ def dataset_hash(samples: list[Sample]) -> str:
     """sha256 over the samples as scored (messages, ids, set-up kwargs), independent of
     the file's formatting or of null padding."""
     h = hashlib.sha256()
-    for s in samples:
-        h.update(
-            json.dumps(
-                [
-                    s.key,
-                    [m.model_dump() for m in s.messages],
-                    [i.model_dump() for i in s.instructions],
-                    *([] if s.turn is None else [s.turn]),  # single-turn hashes unchanged
-                ],
-                ensure_ascii=False,
-                sort_keys=True,
-                default=str,
-            ).encode()
-        )
-        h.update(b"\n")
+    h.update(hashed_bytes(samples))
     return h.hexdigest()
+
+
+def hashed_bytes(samples: Iterable[Sample]) -> bytes:
+    """What :func:`dataset_hash` hashes of these samples (one line each): the hash of a file
+    is that of its ranges' bytes one after the other."""
+    return b"".join(
+        json.dumps(
+            [
+                s.key,
+                [m.model_dump() for m in s.messages],
+                [i.model_dump() for i in s.instructions],
+                *([] if s.turn is None else [s.turn]),  # single-turn hashes unchanged
+            ],
+            ensure_ascii=False,
+            sort_keys=True,
+            default=str,
+        ).encode()
+        + b"\n"
+        for s in samples
+    )
 
 
 def task_metric(name: str) -> str | None:

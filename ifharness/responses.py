@@ -9,7 +9,7 @@ as in the reference, and the duplicate is reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,18 @@ class AnswerIndex:
         return read_at(self.path, self.offsets[self.slot[np.asarray(positions, np.int_)], sample])
 
 
-def read_at(path: Path, where: np.ndarray) -> list[Answer | None]:
+class Misread(Exception):
+    """A line read back is not the row its index meant (:func:`read_at`'s ``accept``)."""
+
+
+def read_at(
+    path: Path,
+    where: np.ndarray,
+    accept: Callable[[int, dict[str, Any]], bool] | None = None,
+) -> list[Answer | None]:
     """The answers on the lines starting at byte offsets ``where`` (-1: none) of a file that
-    :func:`index_answers` indexed (so every line there is a checked row)."""
+    :func:`index_answers` indexed (so every line there is a checked row). ``accept(i, row)``
+    says whether the row read for position ``i`` is the one meant (else :class:`Misread`)."""
     out: list[Answer | None] = [None] * len(where)
     with path.open("rb") as f:
         for at in np.argsort(where, kind="stable").tolist():  # read in file order
@@ -94,6 +103,8 @@ def read_at(path: Path, where: np.ndarray) -> list[Answer | None]:
                 continue
             f.seek(offset)
             row = json.loads(f.readline().decode("utf-8"))
+            if accept is not None and not accept(at, row):
+                raise Misread(f"{path} at byte {offset}")
             out[at] = Answer(row["response"], row.get("reasoning"), row.get("finish_reason"))
     return out
 

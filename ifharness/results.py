@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import platform
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from ifharness.verifiers import nlp
 
 from .errors import DataError
 from .files import sha256_file
+from .loader import TaskFile
 from .rundir import (
     SAMPLES,
     CompletionRow,
@@ -60,15 +61,24 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def task_record(task: Task, generation_stack: bool = False) -> dict[str, Any]:
-    """The :class:`RunInfo` fields that describe the task as scored (and the software)."""
+def task_record(
+    task: Task | TaskFile,
+    generation_stack: bool = False,
+    read: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """The :class:`RunInfo` fields that describe the task as scored (and the software).
+    ``read``: a :class:`TaskFile`'s number of samples and dataset hash, as its streamed
+    scoring found them (a loaded task knows its own)."""
     versions = package_versions(PACKAGES + (RUN_PACKAGES if generation_stack else ()))
+    if read is None:
+        assert not isinstance(task, TaskFile), "a TaskFile's count and hash come from reading it"
+        read = (len(task.samples), task.data_hash)
     return {
         "task": task.name,
         "suite": task.spec.suite,
         "data": task.data_origin,
-        "dataset_hash": task.data_hash,
-        "n_samples": len(task.samples),
+        "dataset_hash": read[1],
+        "n_samples": read[0],
         "metric": task.spec.metric,
         "profile": ProfileInfo(
             name=task.profile.name,
@@ -87,7 +97,12 @@ def sample_rows(task: Task) -> list[SampleRow]:
 
 
 def iter_sample_rows(task: Task) -> Iterator[SampleRow]:
-    for s in task.samples:
+    return sample_rows_of(task.samples)
+
+
+def sample_rows_of(samples: Iterable[Sample]) -> Iterator[SampleRow]:
+    """``samples.jsonl``'s rows of these samples."""
+    for s in samples:
         row: SampleRow = {
             "key": s.key,
             "messages": [m.model_dump() for m in s.messages],
@@ -164,14 +179,19 @@ def write_score_run(
 
 
 def _score_info(
-    task: Task, responses: str | Path | None, lmeval: dict[str, Any] | None = None
+    task: Task | TaskFile,
+    responses: str | Path | None,
+    lmeval: dict[str, Any] | None = None,
+    read: tuple[int, str] | None = None,
+    responses_sha256: str | None = None,
 ) -> RunInfo:
     ref = None
     if responses is not None and Path(responses).is_file():
-        ref = FileRef(path=str(responses), sha256=sha256_file(responses))
+        digest = responses_sha256 or sha256_file(responses)
+        ref = FileRef(path=str(responses), sha256=digest)
     return RunInfo(
         kind="score",
-        **task_record(task),
+        **task_record(task, read=read),
         responses=ref,
         source="lm-eval" if lmeval is not None else None,
         lmeval=lmeval,

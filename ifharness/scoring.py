@@ -63,7 +63,7 @@ from ifharness.verifiers import Profile, Text, get
 
 from . import stats
 from .files import dumps_line
-from .loader import Task
+from .loader import Task, TaskFile
 from .metrics import Verdicts, base_metrics, composite_metrics, prompt_pass, trace_metrics
 from .responses import Answer, Joined, coerce
 from .rundir import RunFolder, VerdictRow
@@ -338,8 +338,8 @@ class Summary:
     rows it keeps one table per sample index too (``metrics["samples"]``).
     """
 
-    def __init__(self) -> None:
-        self.table = stats.TableBuilder()
+    def __init__(self, keyed: bool = True) -> None:
+        self.table = stats.TableBuilder(keyed)
         self.by_sample: dict[int, stats.TableBuilder] | None = None
         self.n_rows = 0
         self.n_instructions = 0
@@ -407,9 +407,11 @@ class Summary:
         n_resamples: int = stats.DEFAULT_RESAMPLES,
         seed: int = stats.DEFAULT_SEED,
         level: float = 0.95,
+        weights: Iterable[np.ndarray] | None = None,
     ) -> dict[str, Any]:
-        table = self.table.build()
-        metrics = _base_metrics(table, one_row_per_prompt=len(table.keys) == self.n_rows)
+        """``weights``: the bootstrap's draws, drawn beforehand (``stats.draw_weights``)."""
+        table = self.table.build(release=not self.table.keyed)  # keyless: built once
+        metrics = _base_metrics(table, one_row_per_prompt=table.n_prompts == self.n_rows)
         metrics["n_prompts"] = self.n_rows
         metrics["n_instructions"] = self.n_instructions
         metrics["missing_responses"] = self.missing
@@ -422,12 +424,12 @@ class Summary:
             for k, v in c.items():
                 families[cid.split(":", 1)[0]][k] += v
         metrics["per_family"] = {f: _rates(c) for f, c in sorted(families.items())}
-        if len(table.keys) < self.n_rows:  # n>1 samples per prompt: prompts are the clusters
+        if table.n_prompts < self.n_rows:  # n>1 samples per prompt: prompts are the clusters
             metrics["n_rows"] = self.n_rows
-            metrics["n_prompts"] = len(table.keys)
+            metrics["n_prompts"] = table.n_prompts
             by_sample = {i: b.build() for i, b in (self.by_sample or {}).items()}
             metrics["samples"] = stats.sample_summary_of(by_sample, table, self.n_rows)
-        _add_intervals(metrics, table, n_resamples, seed, level)
+        _add_intervals(metrics, table, n_resamples, seed, level, weights)
         return metrics
 
 
@@ -609,6 +611,7 @@ def _add_intervals(
     n_resamples: int,
     seed: int,
     level: float,
+    weights: Iterable[np.ndarray] | None = None,
 ) -> None:
     """Composite metrics and bootstrap intervals (stats.py)."""
     for c in composite_metrics():
@@ -616,7 +619,7 @@ def _add_intervals(
         metrics[c.name] = None if None in values else c.combine(values)
     if n_resamples < 1:
         return
-    cis = stats.bootstrap_intervals(table, n_resamples, seed, level)
+    cis = stats.bootstrap_intervals(table, n_resamples, seed, level, weights)
     metrics["ci"] = {
         "method": "percentile bootstrap, resampling prompts",
         "level": level,
@@ -789,7 +792,7 @@ def _add_per_language(metrics: dict[str, Any], task: Task, rows: Sequence[Verdic
 STREAM_CHUNK = 10_000
 
 
-def needs_rows(task: Task) -> bool:
+def needs_rows(task: Task | TaskFile) -> bool:
     """Whether the task's metrics need every verdict row at once, so that
     :func:`score_to_folder` scores it in memory (:func:`score`, then ``ScoreResult.write``)
     instead of streaming: a conversation task (per-turn and per-language metrics,
@@ -940,10 +943,11 @@ class ChunkJob:
 
 @dataclass
 class ChunkDone:
-    """A scored chunk: its verdict (and completion) lines, serialized, and its summary."""
+    """A scored chunk: its verdict (and completion) lines, serialized and UTF-8 encoded,
+    and its summary."""
 
-    verdicts: str
-    completions: str
+    verdicts: bytes
+    completions: bytes
     n_completions: int
     summary: Summary
 
@@ -952,26 +956,39 @@ def _score_chunk(job: ChunkJob) -> ChunkDone:
     """Read, judge, serialize and summarize one chunk (in a worker, or here with one
     process): all the per-answer work, so the scorer only writes text and adds summaries."""
     from .responses import read_at
-    from .results import completion_row
 
     n = job.where.shape[1]
     got: list[Answer | None] = []
     for i in range(n):
         got.extend(read_at(job.path, job.where[:, i]))
-    check, profile, suite = job.spec
+    return judge_chunk(job.spec, job.samples, got, n, job.completions)
+
+
+def judge_chunk(
+    spec: tuple[str, Profile, str | None],
+    samples: Sequence[Sample],
+    got: list[Answer | None],
+    n: int = 1,
+    completions: bool = False,
+) -> ChunkDone:
+    """Judge, serialize and summarize the answers ``got`` (sample-major: every prompt's
+    sample 0, then sample 1, …) of ``samples``: the per-answer work of a streamed chunk."""
+    from .results import completion_row
+
+    check, profile, suite = spec
     with Judges(1) as judges:
-        rows = _submit(check, profile, suite, list(job.samples) * n, got, judges)()
+        rows = _submit(check, profile, suite, list(samples) * n, got, judges)()
     if n > 1:
-        rows = _interleave(rows, n, len(job.samples))
+        rows = _interleave(rows, n, len(samples))
     summary = Summary()
     summary.add_finish(a.finish_reason if a else None for a in _interleave(got, n))
     for row in rows:
         summary.add(row)
-    lines = "".join(dumps_line(r) + "\n" for r in rows)
+    lines = "".join(dumps_line(r) + "\n" for r in rows).encode("utf-8")
     answered = []
-    if job.completions:
-        answered = [dumps_line(completion_row(s, a)) + "\n" for s, a in zip(job.samples, got) if a]
-    return ChunkDone(lines, "".join(answered), len(answered), summary)
+    if completions:
+        answered = [dumps_line(completion_row(s, a)) + "\n" for s, a in zip(samples, got) if a]
+    return ChunkDone(lines, "".join(answered).encode("utf-8"), len(answered), summary)
 
 
 def _interleave(items: list[Any], n: int, per: int | None = None) -> list[Any]:

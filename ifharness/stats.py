@@ -40,6 +40,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +174,7 @@ def group_intervals(table: Table, level: float = 0.95) -> dict[str, dict[str, di
     """Wilson intervals (design-effect adjusted) per constraint and per family, per mode:
     ``{"constraint": {id: {mode: [lo, hi] | None}}, "family": {...}}``."""
     out: dict[str, dict[str, dict[str, Any]]] = {"constraint": {}, "family": {}}
-    n_prompts = len(table.keys)
+    n_prompts = table.n_prompts
     for kind in ("constraint", "family"):
         sparse = table.sparse[kind]
         for m in MODES:
@@ -242,16 +243,20 @@ class Table:
     column without it).
     """
 
-    keys: list[str]
+    keys: list[str]  # empty when its builder kept none (``TableBuilder(keyed=False)``)
     num: dict[str, np.ndarray]
     den: dict[str, np.ndarray]
     sparse: dict[str, Sparse]
     samples_per_prompt: int
 
     @property
+    def n_prompts(self) -> int:
+        return len(next(iter(self.num.values()))) if self.num else len(self.keys)
+
+    @property
     def groups(self) -> dict[str, GroupArrays]:
         if not hasattr(self, "_dense"):
-            self._dense = {k: sp.dense(len(self.keys)) for k, sp in self.sparse.items()}
+            self._dense = {k: sp.dense(self.n_prompts) for k, sp in self.sparse.items()}
         return self._dense
 
 
@@ -266,29 +271,38 @@ class TableBuilder:
     per constraint of a row), never the rows: a million answers make a table of tens of
     megabytes. Rows of one prompt (its samples) may come in any order. :func:`build_table`
     is this over a list, so both paths give the same table, float for float.
+
+    ``keyed=False``: every row is a new prompt and no key is kept (the streaming scorer of a
+    task file, whose keys are known to be distinct: a dict of a million keys would be most
+    of the table); merged chunks are appended.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keyed: bool = True) -> None:
+        self.keyed = keyed
         self.order: dict[str, int] = {}
+        self.n = 0  # prompts
         self.num = {b.name: array("d") for b in self.bases}
         self.den = {b.name: array("d") for b in self.bases}
-        self.per_prompt = array("l")  # rows per prompt
+        self.per_prompt = array("l")  # rows per prompt (keyed only: unkeyed, one each)
         self.cid_col: dict[str, int] = {}
-        self.rows = array("l")
+        self.rows = array("i")  # prompt index per entry
         self.cols = array("i")  # 0/1 below: one byte per instruction and mode
         self.gnum: dict[Mode, array[int]] = {m: array("b") for m in MODES}
         self.gden: dict[Mode, array[int]] = {m: array("b") for m in MODES}
 
     def add(self, row: VerdictRow) -> None:
-        k = str(row["key"])
-        i = self.order.get(k)
+        i = self.order.get(str(row["key"])) if self.keyed else None
         if i is None:
-            i = self.order[k] = len(self.order)
+            i = self.n
+            self.n += 1
             for b in self.bases:
                 self.num[b.name].append(0.0)
                 self.den[b.name].append(0.0)
-            self.per_prompt.append(0)
-        self.per_prompt[i] += 1
+            if self.keyed:
+                self.order[str(row["key"])] = i
+                self.per_prompt.append(0)
+        if self.keyed:
+            self.per_prompt[i] += 1
         ids = row["instruction_id_list"]
         verdicts = {m: row[m] for m in MODES}
         for index, cid in enumerate(ids):
@@ -314,50 +328,76 @@ class TableBuilder:
     def merge(self, other: TableBuilder) -> None:
         """Add ``other``'s rows as if they had been added here after this one's (a chunk
         built in a worker process): the same table as adding them one by one."""
-        remap = np.zeros(len(other.order), dtype=np.int_)
+        if self.keyed and not other.keyed:
+            raise ValueError("a keyed table cannot take rows without keys")
         bases = self.bases
-        for k, j in other.order.items():
-            i = self.order.get(k)
-            if i is None:
-                i = self.order[k] = len(self.order)
-                for b in bases:
-                    self.num[b.name].append(0.0)
-                    self.den[b.name].append(0.0)
-                self.per_prompt.append(0)
-            remap[j] = i
-            self.per_prompt[i] += other.per_prompt[j]
+        if not self.keyed:  # other's prompts are new ones, appended in its order
+            if other.keyed and any(c > 1 for c in other.per_prompt):
+                raise ValueError("a table without keys takes one row per prompt")
+            remap = np.arange(self.n, self.n + other.n, dtype=np.intc)
+            self.n += other.n
             for b in bases:
-                self.num[b.name][i] += other.num[b.name][j]
-                self.den[b.name][i] += other.den[b.name][j]
+                self.num[b.name].extend(other.num[b.name])
+                self.den[b.name].extend(other.den[b.name])
+        else:
+            remap = np.zeros(other.n, dtype=np.intc)
+            for k, j in other.order.items():
+                i = self.order.get(k)
+                if i is None:
+                    i = self.order[k] = self.n
+                    self.n += 1
+                    for b in bases:
+                        self.num[b.name].append(0.0)
+                        self.den[b.name].append(0.0)
+                    self.per_prompt.append(0)
+                remap[j] = i
+                self.per_prompt[i] += other.per_prompt[j]
+                for b in bases:
+                    self.num[b.name][i] += other.num[b.name][j]
+                    self.den[b.name][i] += other.den[b.name][j]
         cid_remap = np.zeros(len(other.cid_col), dtype=np.intc)
         for cid, c in other.cid_col.items():
             cid_remap[c] = self.cid_col.setdefault(cid, len(self.cid_col))
         if other.rows:
-            self.rows.frombytes(remap[_np(other.rows, np.int_)].astype(np.int_).tobytes())
-            self.cols.frombytes(cid_remap[_np(other.cols, np.intc)].astype(np.intc).tobytes())
+            self.rows.frombytes(remap[_np(other.rows, np.intc)].tobytes())
+            self.cols.frombytes(cid_remap[_np(other.cols, np.intc)].tobytes())
         for m in MODES:
             self.gnum[m].extend(other.gnum[m])
             self.gden[m].extend(other.gden[m])
 
-    def build(self) -> Table:
+    def build(self, release: bool = False) -> Table:
+        """The table. ``release``: the builder gives its arrays up as it goes (it is empty
+        afterwards), so building a large table takes little more memory than it holds."""
+        take = _take if release else _np
         cids = sorted(self.cid_col)
-        rows = _np(self.rows, np.int_)
-        provisional = np.array([self.cid_col[c] for c in cids], dtype=np.int_)
-        to_sorted = np.zeros(len(cids), dtype=np.int_)
-        to_sorted[provisional] = np.arange(len(cids))
-        cols = to_sorted[_np(self.cols, np.intc)] if self.cols else np.zeros(0, np.int_)
-        gnum = {m: _np(self.gnum[m], np.int8).astype(float) for m in MODES}
-        gden = {m: _np(self.gden[m], np.int8).astype(float) for m in MODES}
+        rows = take(self.rows, np.intc)
+        provisional = np.array([self.cid_col[c] for c in cids], dtype=np.intc)
+        to_sorted = np.zeros(len(cids), dtype=np.intc)
+        to_sorted[provisional] = np.arange(len(cids), dtype=np.intc)
+        cols = to_sorted[take(self.cols, np.intc)] if self.cols else np.zeros(0, np.intc)
+        # 0/1 per entry, kept as bytes: Sparse adds them into float columns
+        gnum = {m: take(self.gnum[m], np.int8) for m in MODES}
+        gden = {m: take(self.gden[m], np.int8) for m in MODES}
         fams = sorted({family(c) for c in cids})
-        fam_of = np.array([fams.index(family(c)) for c in cids], dtype=np.int_)
+        fam_of = np.array([fams.index(family(c)) for c in cids], dtype=np.intc)
         sparse = {
             "constraint": Sparse(cids, rows, cols, gnum, gden),
             "family": Sparse(fams, rows, fam_of[cols] if len(cols) else cols, gnum, gden),
         }
-        num = {b.name: _np(self.num[b.name], np.float64) for b in self.bases}
-        den = {b.name: _np(self.den[b.name], np.float64) for b in self.bases}
-        spp = max(self.per_prompt) if self.per_prompt else 1
+        num = {b.name: take(self.num[b.name], np.float64) for b in self.bases}
+        den = {b.name: take(self.den[b.name], np.float64) for b in self.bases}
+        if self.keyed:
+            spp = max(self.per_prompt) if self.per_prompt else 1
+        else:
+            spp = 1
         return Table(list(self.order), num, den, sparse, spp)
+
+
+def _take(values: array[Any], dtype: Any) -> np.ndarray:
+    """:func:`_np`, emptying ``values`` (the copy is made before the array is let go)."""
+    out = _np(values, dtype)
+    del values[:]
+    return out
 
 
 def _np(values: array[Any], dtype: Any) -> np.ndarray:
@@ -444,11 +484,44 @@ def resample_weights(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray
     rng = np.random.default_rng(seed)
     p = np.full(n, 1.0 / n)
     done = 0
-    rows = max(1, min(CHUNK, WEIGHTS_AT_ONCE // max(n, 1)))
+    rows = _block_rows(n)
     while done < n_resamples:
         size = min(rows, n_resamples - done)
         yield rng.multinomial(n, p, size=size).astype(float)
         done += size
+
+
+def draw_weights(path: Path, n: int, n_resamples: int, seed: int) -> Path | None:
+    """Draw :func:`resample_weights` ahead of the data (they depend only on ``n``,
+    ``n_resamples`` and ``seed``) into ``path``, one byte per weight: the streaming scorer
+    has a worker do this while the others judge. ``None`` (nothing kept) if a weight is
+    above 255, which a multinomial of ``n`` uniform draws practically never gives for large
+    ``n``; the caller then draws them again at the end."""
+    with path.open("wb") as f:
+        for w in resample_weights(n, n_resamples, seed):
+            if float(w.max(initial=0)) > 255:
+                return None
+            f.write(w.astype(np.uint8).tobytes())
+    return path
+
+
+def _block_rows(n: int) -> int:
+    return max(1, min(CHUNK, WEIGHTS_AT_ONCE // max(n, 1)))
+
+
+def read_weights(path: Path, n: int, n_resamples: int) -> Iterator[np.ndarray]:
+    """:func:`draw_weights`' file read back as the blocks :func:`resample_weights` yields
+    (as floats: the same numbers)."""
+    rows = _block_rows(n)
+    done = 0
+    with path.open("rb") as f:
+        while done < n_resamples:
+            size = min(rows, n_resamples - done)
+            block = np.frombuffer(f.read(size * n), dtype=np.uint8)
+            if block.size != size * n:
+                raise RuntimeError(f"{path}: the bootstrap weights file is cut short")
+            yield block.reshape(size, n).astype(float)
+            done += size
 
 
 def percentile_interval(values: np.ndarray, level: float) -> np.ndarray:
@@ -477,23 +550,33 @@ def bootstrap_intervals(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = 0.95,
+    weights: Iterable[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Percentile intervals (resampling prompts) for every metric of the table, and Wilson
-    intervals (:func:`group_intervals`, no resampling) for every constraint and family."""
-    n = len(table.keys)
+    intervals (:func:`group_intervals`, no resampling) for every constraint and family.
+    ``weights``: :func:`resample_weights`'s draws for this ``n``, ``n_resamples`` and
+    ``seed``, drawn beforehand (:func:`draw_weights`, :func:`read_weights`)."""
+    n = table.n_prompts
     if n_resamples < 1:
         return {"metrics": {m: None for m in metric_names()}, "constraint": {}, "family": {}}
     out: dict[str, Any] = {"metrics": {m: None for m in metric_names()}}
     out.update(group_intervals(table, level))
     if n < 2:
         return out
+    drawn = weights if weights is not None else resample_weights(n, n_resamples, seed)
+    values = resampled_values(table, drawn)
+    for name in metric_names():
+        out["metrics"][name] = _pair(percentile_interval(values[name], level))
+    return out
+
+
+def resampled_values(table: Table, weights: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every metric's value in each resample of ``weights`` (blocks of prompt weights)."""
     draws: dict[str, list[np.ndarray]] = defaultdict(list)
-    for w in resample_weights(n, n_resamples, seed):
+    for w in weights:
         for name, v in metric_values(table, w).items():
             draws[name].append(v)
-    for name in metric_names():
-        out["metrics"][name] = _pair(percentile_interval(np.concatenate(draws[name]), level))
-    return out
+    return {name: np.concatenate(v) for name, v in draws.items()}
 
 
 def paired_bootstrap(
