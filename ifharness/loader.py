@@ -601,7 +601,8 @@ def dataset_hash(samples: list[Sample]) -> str:
     """sha256 over the samples as scored (messages, ids, set-up kwargs), independent of
     the file's formatting or of null padding."""
     h = hashlib.sha256()
-    h.update(hashed_bytes(samples))
+    for s in samples:  # one at a time: a million samples' bytes are never held at once
+        h.update(hashed_bytes((s,)))
     return h.hexdigest()
 
 

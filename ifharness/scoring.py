@@ -29,7 +29,10 @@ every row (the Python API; and the path of tasks whose metrics need all rows at 
 use for every other task) streams: answers are read, judged, written and summarized a chunk
 at a time, in one pool of worker processes for the whole scoring, and the metrics come from
 a :class:`Summary`, the per-prompt counts the bootstrap resamples (``stats.TableBuilder``),
-so memory does not grow with the answers. Both leave the same files, byte for byte.
+so memory does not grow with the answers. Both leave the same files, byte for byte. A task
+given as one JSONL file goes one step further under ``ifharness score``
+(``ifharness.stream``: the task itself is read a range at a time too, by the same workers,
+through :func:`judge_chunk`).
 
 Wherever the trace is checked (``reasoning`` and ``both``) a row also carries ``check``,
 ``reasoning_strict``/``reasoning_loose`` (the trace's verdicts, under the same names in both
