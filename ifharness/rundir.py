@@ -150,6 +150,18 @@ def row_work_id(row: Mapping[str, object]) -> str:
     return work_id(cast(Key, row["key"]), None if turn is None else int(cast(int, turn)))
 
 
+def _wanted(obj: dict[str, Any], only: Container[Any] | None, ident: Callable[..., Any]) -> bool:
+    """Whether a raw row may be one of ``only`` (its id, ``ident(obj)``, is among them):
+    rows that cannot be are skipped before they are checked. A row whose id cannot be read
+    is kept, so that checking it says what is wrong."""
+    if only is None:
+        return True
+    try:
+        return ident(obj) in only
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
 _COMPLETION = TypeAdapter(CompletionRow)
 _VERDICT = TypeAdapter(VerdictRow)
 _SAMPLE = TypeAdapter(SampleRow)
@@ -337,6 +349,8 @@ class RunFolder:
             return {}
         out: dict[str, SampleRow] = {}
         for line, obj in read_jsonl(path, what="samples file"):
+            if not _wanted(obj, only, row_work_id):
+                continue
             row = _validated(_SAMPLE, obj, path, line)
             if only is None or row_work_id(row) in only:
                 out[row_work_id(row)] = row
@@ -361,6 +375,7 @@ class RunFolder:
         rows = (
             _validated(_COMPLETION, obj, path, line, _completion_defaults)
             for line, obj in read_jsonl(path, what="completions file")
+            if _wanted(obj, only, row_id)
         )
         return [r for r in rows if only is None or row_id(r) in only]
 
