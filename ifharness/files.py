@@ -45,7 +45,7 @@ def read_jsonl_offsets(
         for lineno, raw in enumerate(f, start=first_line):
             if stop is not None and offset >= stop:
                 break
-            start, offset = offset, offset + len(raw)
+            begin, offset = offset, offset + len(raw)
             try:
                 line = raw.rstrip(b"\n").decode("utf-8")
             except UnicodeDecodeError as e:
@@ -66,7 +66,7 @@ def read_jsonl_offsets(
                 raise DataError(
                     f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
                 )
-            yield lineno, start, obj
+            yield lineno, begin, obj
 
 
 def line_ranges(path: str | Path, size: int) -> list[tuple[int, int]]:

@@ -315,7 +315,7 @@ def build_report(run: RunData) -> str:
     notes: list[str] = []
     samples = _samples(run, notes)
     answers = _answers(run, notes)
-    if run.more_rows and run.metrics:  # the first rows only: the scorer's metrics of all
+    if run.more_rows and run.metrics is not None:  # the first rows: the metrics of all
         metrics = run.metrics
         notes.append(
             f"the first {len(run.verdicts):,} of {len(run.verdicts) + run.more_rows:,} "
@@ -415,8 +415,11 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` into ``run_dir`` (or to ``out``) and return its path."""
     folder = RunFolder(run_dir)
     run = folder.load(max_rows=REPORT_ROWS)
-    if run.more_rows and (density.is_density_run(run) or hierarchy.is_hierarchy_run(run)):
-        run = folder.load()  # their sections are recomputed from every row
+    if run.more_rows and (
+        run.metrics is None or density.is_density_run(run) or hierarchy.is_hierarchy_run(run)
+    ):
+        # no metrics.json to take the numbers from, or sections recomputed from every row
+        run = folder.load()
     return folder.write_report(build_report(run), out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,7 +48,7 @@ class Sample(BaseModel):
     @property
     def prompt(self) -> str:
         """The last user message: the text responses are joined on when no key is given."""
-        return next(m.content for m in reversed(self.messages) if m.role == "user")
+        return last_user(self.messages)
 
     @property
     def instruction_ids(self) -> list[str]:
@@ -58,6 +59,11 @@ class Sample(BaseModel):
         """What identifies this sample's answer in a run: ``str(key)``, or key and turn in a
         conversation (``rundir.work_id``, the same string completions and verdicts use)."""
         return work_id(self.key, self.turn)
+
+
+def last_user(messages: Sequence[Message]) -> str:
+    """The content of the last user message (``Sample.prompt``); StopIteration if none."""
+    return next(m.content for m in reversed(messages) if m.role == "user")
 
 
 def work_id(key: Key, turn: int | None = None) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -54,6 +55,7 @@ from .files import dumps_line, line_ranges, read_jsonl_offsets, sha256_file
 from .loader import TaskFile, _messages, hashed_bytes, invalid_samples, samples_of_rows
 from .responses import Answer, Joined, Misread, _checked, read_at
 from .rundir import COMPLETIONS, SAMPLES, VERDICTS, RunFolder
+from .schema import last_user
 from .scoring import ChunkDone, Summary, judge_chunk, needs_rows
 
 if TYPE_CHECKING:
@@ -223,8 +225,7 @@ def _index_prompts(path: Path, start: int, stop: int, spec: TaskSpec) -> np.ndar
     out = []
     for _, _, row in read_jsonl_offsets(path, "data file", start, stop):
         try:
-            messages = _messages(row, f.messages, f.prompt, spec.turns)
-            text = next(m.content for m in reversed(messages) if m.role == "user")
+            text = last_user(_messages(row, f.messages, f.prompt, spec.turns))
         except (DataError, StopIteration):
             text = None
         out.append(_prompt_hashes(text))
@@ -338,8 +339,6 @@ def _starts(sizes: list[int], first: int) -> list[int]:
 
 def _task_key(path: Path, offset: int, key_field: str, index: int) -> str:
     """``str(key)`` of the task row at ``offset`` (its index when it has none)."""
-    import json
-
     with path.open("rb") as f:
         f.seek(offset)
         row = json.loads(f.readline().decode("utf-8"))

@@ -164,6 +164,24 @@ def test_large_run_report_shows_the_first_rows_and_all_metrics(
     assert per_constraint == full.split("<h2>Per constraint</h2>")[1].split("<h2>Samples</h2>")[0]
 
 
+def test_large_run_without_metrics_file_is_summarized_from_every_row(
+    gpt4_result, gpt4_path, tmp_path, monkeypatch
+):
+    """No metrics.json to take the numbers from: every row is read, not the first ones."""
+    from ifharness import report
+
+    out = tmp_path / "gpt4"
+    write_score_run(out, gpt4_result, gpt4_path)
+    full = write_report(out, tmp_path / "full.html").read_text(encoding="utf-8")
+    (out / "metrics.json").unlink()
+    monkeypatch.setattr(report, "REPORT_ROWS", 40)
+    page = write_report(out).read_text(encoding="utf-8")
+    assert page.count('<section class="sample"') == 541
+    assert "prompts are shown below" not in page
+    head = page.split("<h2>Provenance</h2>")[0].split("<h2>Metrics</h2>")[1]
+    assert head == full.split("<h2>Provenance</h2>")[0].split("<h2>Metrics</h2>")[1]
+
+
 def test_report_without_task_or_answers_still_renders(tmp_path):
     run = write_run(tmp_path / "r", make_rows(12, seed=1, samples=2), task="no-such-task")
     path = write_report(run, tmp_path / "elsewhere.html")
